@@ -1,0 +1,25 @@
+"""seethrough: image recognition you can see through.
+
+    >>> import seethrough as st
+    >>> data = st.load_dataset("digits")
+    >>> data.images.shape
+    (1347, 8, 8, 1)
+"""
+
+from .__version__ import __version__
+from .data import ImageDataset, list_datasets, load_dataset
+from .errors import SeethroughError
+from .models import create_spec, list_models
+from .trained import TrainedModel
+
+
+def __getattr__(name):  # keep `import seethrough` light: the estimator pulls in scikit-learn's base
+    if name == "ImageClassifier":
+        from .estimator import ImageClassifier
+
+        return ImageClassifier
+    raise AttributeError(f"module 'seethrough' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "ImageDataset", "list_datasets", "load_dataset", "SeethroughError",
+           "create_spec", "list_models", "TrainedModel", "ImageClassifier"]

@@ -1,0 +1,6 @@
+"""The command line: ``seethrough COMMAND``. Each module adds its commands to ``cli``."""
+
+from . import core  # noqa: F401  (registers demo, datasets, models, train, evaluate, predict)
+from .app import cli, main, run
+
+__all__ = ["cli", "main", "run"]

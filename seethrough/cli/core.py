@@ -1,0 +1,240 @@
+"""The core commands: demo, datasets, models, train, evaluate, predict.
+
+Each command parses its options, calls the library, and prints what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from .app import cli, console
+
+
+def _pct(x: float) -> str:
+    return f"{x:.2%}"
+
+
+@cli.command()
+@click.option("--out", default="seethrough-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the runs and report.html.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+def demo(out, seed, device):
+    """Train logistic regression and a small CNN on the bundled digits; write report.html."""
+    import time
+
+    from ..demo import run_demo
+
+    t0 = time.perf_counter()
+    result = run_demo(out, seed=seed, device=device, progress=console.is_terminal, log=console.print)
+    table = Table(title="seethrough demo: scikit-learn digits "
+                        f"({len(result['train'])} train / {len(result['test'])} test images)")
+    for col in ("model", "test accuracy", "misclassified", "train seconds", "run folder"):
+        table.add_column(col)
+    for r in result["results"]:
+        ev = r["evaluation"]
+        table.add_row(r["name"], _pct(ev.accuracy), f"{len(ev.wrong)} / {len(ev.y_true)}",
+                      f"{r['seconds']:.1f}", str(r["run_dir"]))
+    console.print(table)
+    console.print(f"report: {result['report'].resolve()}")
+    console.print(f"total time: {time.perf_counter() - t0:.1f} s")
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(), help="Folder to look for data sets in.")
+def datasets(data_dir):
+    """List the data sets and whether each is on disk."""
+    from ..data import DATASETS
+
+    table = Table(title="data sets")
+    for col in ("name", "description", "where"):
+        table.add_column(col)
+    for info in DATASETS.values():
+        table.add_row(info.name, info.description, info.where(data_dir))
+    console.print(table)
+    console.print("Any folder with one sub-folder per class is a data set too: seethrough train PATH")
+
+
+@cli.command()
+@click.option("--input", "input_shape", default="32x32x3", show_default=True, help="HxWxC to size the models for.")
+@click.option("--classes", default=10, show_default=True)
+def models(input_shape, classes):
+    """List the registered models with their parameter counts."""
+    from ..errors import SeethroughError
+    from ..models import DESCRIPTIONS, count_params, create_spec, list_models
+
+    try:
+        h, w, c = (int(v) for v in input_shape.lower().split("x"))
+    except ValueError:
+        raise SeethroughError(f"--input must be HxWxC, e.g. 32x32x3, got {input_shape!r}") from None
+    table = Table(title=f"models for {h}x{w}x{c} input, {classes} classes")
+    for col in ("name", "parameters", "description"):
+        table.add_column(col)
+    for name in list_models():
+        try:
+            n = f"{count_params(create_spec(name, (c, h, w), classes), (c, h, w)):,}"
+        except SeethroughError:
+            n = "input too small"
+        table.add_row(name, n, DESCRIPTIONS[name])
+    console.print(table)
+
+
+def _unique_run_dir(out: Path, name: str) -> Path:
+    path, i = out / name, 2
+    while path.exists():
+        path, i = out / f"{name}-{i}", i + 1
+    return path
+
+
+@cli.command()
+@click.argument("data")
+@click.option("--model", "model_name", default="smallcnn", show_default=True,
+              help="A registered model (seethrough models) or a JSON spec file.")
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True, help="Learning rate.")
+@click.option("--optimizer", default="adam", show_default=True, help="sgd, adam or adamw.")
+@click.option("--momentum", default=0.9, show_default=True, help="For sgd.")
+@click.option("--weight-decay", default=0.0, show_default=True)
+@click.option("--schedule", default="none", show_default=True, help="none, cosine, step or onecycle.")
+@click.option("--augment", default="none", show_default=True, help="none, shift or shift+flip.")
+@click.option("--label-smoothing", default=0.0, show_default=True)
+@click.option("--val-fraction", default=0.1, show_default=True, help="Part of the training data held out for validation.")
+@click.option("--patience", type=int, default=None, help="Stop after this many epochs without a better validation loss.")
+@click.option("--normalize", default="standard", show_default=True, help="standard (per-channel mean/std) or unit (/255).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder for run folders.")
+@click.option("--name", default=None, help="Run folder name (default: DATA-MODEL).")
+@click.option("--resume", is_flag=True, help="Continue the run folder --name from its last checkpoint.")
+@click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
+@click.option("--size", default=None, help="Image folders: resize every image to N or HxW.")
+@click.option("--strict", is_flag=True, help="Image folders: stop at an unreadable file instead of skipping it.")
+def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
+          label_smoothing, val_fraction, patience, normalize, seed, device, out, name, resume, data_dir,
+          size, strict):
+    """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
+    from ..data import load_splits
+    from ..errors import SeethroughError
+    from ..evaluate import evaluate
+    from ..trained import TrainedModel
+    from ..train import TrainConfig, fit, new_model
+
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+                      weight_decay=weight_decay, schedule=schedule, augment=augment,
+                      label_smoothing=label_smoothing, val_fraction=val_fraction, patience=patience,
+                      seed=seed, device=device).check()
+    parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
+    trainset, testset = parts["train"], parts["test"]
+    base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"
+    if resume:
+        run_dir = Path(out) / base
+        model = TrainedModel.load(run_dir, device=device)
+    else:
+        run_dir = _unique_run_dir(Path(out), base)
+        model = new_model(model_name, trainset, normalize=normalize, seed=seed,
+                          meta={"data": str(Path(data).resolve()) if Path(data).exists() else data,
+                                "data_options": {"size": size}})
+    if model.class_names != trainset.class_names:
+        raise SeethroughError(f"{run_dir}: its classes {model.class_names} differ from {data}'s")
+    console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
+                  f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}")
+    history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True)
+    ev = evaluate(model, testset)
+    _save_evaluation(run_dir, ev)
+    last = history[-1] if history else {}
+    table = Table(title=f"{run_dir.name}")
+    for col in ("epochs", "train acc", "val acc", "test acc", "run folder"):
+        table.add_column(col)
+    table.add_row(str(len(history)), _pct(last.get("train_acc", 0)),
+                  _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy), str(run_dir))
+    console.print(table)
+
+
+def _save_evaluation(run_dir: Path, ev) -> Path:
+    from .. import _io
+    from ..viz import confusion_figure, save_png
+
+    _io.write_json(run_dir / "evaluation.json", ev.to_json())
+    return save_png(confusion_figure(ev.confusion, ev.class_names, f"{run_dir.name}: test split"),
+                    run_dir / "confusion.png")
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", default=None, help="Data set or folder to evaluate on (default: the run's own test split).")
+@click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
+@click.option("--device", default="cpu", show_default=True)
+def evaluate(run, data, data_dir, device):
+    """Accuracy, per-class precision and recall, and a confusion matrix PNG for RUN."""
+    from ..data import load_splits
+    from ..errors import SeethroughError
+    from ..evaluate import evaluate as evaluate_model
+    from ..trained import TrainedModel
+
+    model = TrainedModel.load(run, device=device)
+    source = data or model.meta.get("data") or model.meta.get("dataset")
+    if not source:
+        raise SeethroughError(f"{run}: model.json does not say which data it was trained on; pass --data")
+    size = (model.meta.get("data_options") or {}).get("size")
+    testset = load_splits(source, data_dir=data_dir, size=size,
+                          seed=(model.meta.get("train") or {}).get("seed", 0))["test"]
+    if testset.class_names != model.class_names:
+        raise SeethroughError(f"{source}: classes {testset.class_names} differ from the run's {model.class_names}")
+    if testset.image_shape != model.input_shape:
+        from ..data import ImageDataset
+        import numpy as np
+
+        testset = ImageDataset(np.stack([model.to_input(im) for im in testset.images]), testset.labels,
+                               testset.class_names, testset.name)
+    ev = evaluate_model(model, testset)
+    png = _save_evaluation(Path(run), ev)
+    table = Table(title=f"{run} on {testset.name} test split ({len(testset)} images): accuracy {_pct(ev.accuracy)}")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col)
+    for row in ev.per_class():
+        table.add_row(row["class"], _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
+    console.print(table)
+    console.print(f"confusion matrix: {png}")
+    console.print(f"metrics: {Path(run) / 'evaluation.json'}")
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--device", default="cpu", show_default=True)
+def predict(run, images, top_k, as_json, device):
+    """Predict the class of each IMAGE (any size or mode) with RUN."""
+    import numpy as np
+
+    from ..errors import SeethroughError
+    from ..trained import TrainedModel
+
+    if top_k < 1:
+        raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
+    model = TrainedModel.load(run, device=device)
+    batch = np.stack([model.to_input(p) for p in images])
+    proba = model.predict_proba(batch)
+    k = min(top_k, proba.shape[1])
+    results = []
+    for path, p in zip(images, proba):
+        order = np.argsort(-p)[:k]
+        results.append({"image": str(path), "prediction": model.class_names[order[0]],
+                        "top": [{"class": model.class_names[i], "probability": float(p[i])} for i in order]})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    table = Table(title=f"predictions of {run}")
+    table.add_column("image")
+    table.add_column("prediction")
+    table.add_column(f"top {k}")
+    for r in results:
+        table.add_row(r["image"], r["prediction"],
+                      ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"]))
+    console.print(table)

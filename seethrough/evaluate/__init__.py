@@ -1,0 +1,61 @@
+"""How well a model does: accuracy, per-class precision and recall, the confusion
+matrix, and the most confidently wrong examples (scikit-learn's metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from ..data.dataset import ImageDataset
+from ..trained import TrainedModel
+
+
+@dataclass
+class Evaluation:
+    """The result of :func:`evaluate`. Arrays are indexed like the data set."""
+
+    accuracy: float
+    class_names: list[str]
+    precision: np.ndarray   # (K,)
+    recall: np.ndarray      # (K,)
+    f1: np.ndarray          # (K,)
+    support: np.ndarray     # (K,)
+    confusion: np.ndarray   # (K, K): rows are true classes, columns predictions
+    y_true: np.ndarray      # (N,)
+    y_pred: np.ndarray      # (N,)
+    proba: np.ndarray       # (N, K)
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """Indices of misclassified examples, most confidently wrong first."""
+        idx = np.flatnonzero(self.y_true != self.y_pred)
+        conf = self.proba[idx, self.y_pred[idx]]
+        return idx[np.argsort(-conf, kind="stable")]
+
+    def per_class(self) -> list[dict]:
+        return [{"class": c, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                for c, p, r, f, s in zip(self.class_names, self.precision, self.recall, self.f1, self.support)]
+
+    def to_json(self) -> dict:
+        return {"accuracy": self.accuracy, "per_class": self.per_class(),
+                "confusion_matrix": self.confusion.tolist(), "class_names": self.class_names,
+                "n": int(len(self.y_true))}
+
+
+def evaluate_predictions(y_true, proba, class_names) -> Evaluation:
+    y_true = np.asarray(y_true)
+    y_pred = proba.argmax(1)
+    labels = np.arange(len(class_names))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return Evaluation(float(accuracy_score(y_true, y_pred)), list(class_names), p, r, f, s,
+                      confusion_matrix(y_true, y_pred, labels=labels), y_true, y_pred, proba)
+
+
+def evaluate(model: TrainedModel, data: ImageDataset) -> Evaluation:
+    """Evaluate ``model`` on every image of ``data``."""
+    return evaluate_predictions(data.labels, model.predict_proba(data.images), model.class_names)
+
+
+__all__ = ["Evaluation", "evaluate", "evaluate_predictions"]

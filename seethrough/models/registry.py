@@ -1,0 +1,91 @@
+"""Named models. Each factory takes the input shape (C, H, W) and the class count
+and returns a spec, so the same name fits 8x8 digits and 32x32 photos.
+
+    >>> from seethrough.models import create_spec, list_models
+    >>> [str(l) for l in create_spec("logreg", (1, 8, 8), 10)]
+    ['flatten', 'linear(out=10)']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ModelError
+from .spec import Layer, infer_shapes, make_spec
+
+MODELS: dict[str, Callable[[tuple, int], list]] = {}
+DESCRIPTIONS: dict[str, str] = {}
+
+
+def register(name: str, description: str):
+    def deco(factory):
+        MODELS[name] = factory
+        DESCRIPTIONS[name] = description
+        return factory
+    return deco
+
+
+@register("logreg", "logistic regression: one linear layer on the pixels")
+def logreg(in_shape, n_classes):
+    return ["flatten", f"linear(out={n_classes})"]
+
+
+@register("mlp", "two hidden layers of 128 units with ReLU")
+def mlp(in_shape, n_classes):
+    return ["flatten", "linear(out=128)", "relu", "linear(out=128)", "relu", f"linear(out={n_classes})"]
+
+
+@register("seed-cnn", "the Keras CIFAR-10 tutorial network: conv32-pool-conv64-pool-conv64-dense64")
+def seed_cnn(in_shape, n_classes):
+    return ["conv(out=32, k=3)", "relu", "maxpool(k=2)",
+            "conv(out=64, k=3)", "relu", "maxpool(k=2)",
+            "conv(out=64, k=3)", "relu",
+            "flatten", "linear(out=64)", "relu", f"linear(out={n_classes})"]
+
+
+@register("tinyvgg", "two VGG blocks of two 3x3 convs (padded) and a 2x2 max pool")
+def tinyvgg(in_shape, n_classes, width=16):
+    block = [f"conv(out={width}, k=3, pad=1)", "relu", f"conv(out={width}, k=3, pad=1)", "relu", "maxpool(k=2)"]
+    return block + block + ["flatten", f"linear(out={n_classes})"]
+
+
+@register("smallcnn", "a small CNN for small images: conv32-conv32-pool-conv64-pool-dropout-linear (padded)")
+def smallcnn(in_shape, n_classes):
+    return ["conv(out=32, k=3, pad=1)", "relu", "conv(out=32, k=3, pad=1)", "relu", "maxpool(k=2)",
+            "conv(out=64, k=3, pad=1)", "relu", "maxpool(k=2)",
+            "flatten", "dropout(p=0.3)", f"linear(out={n_classes})"]
+
+
+@register("lenet5", "LeCun et al. 1998: conv6-pool-conv16-pool-fc120-fc84 (ReLU, average pooling)")
+def lenet5(in_shape, n_classes):
+    return ["conv(out=6, k=5, pad=2)", "relu", "avgpool(k=2)",
+            "conv(out=16, k=5)", "relu", "avgpool(k=2)",
+            "flatten", "linear(out=120)", "relu", "linear(out=84)", "relu", f"linear(out={n_classes})"]
+
+
+def list_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
+    """A checked spec for ``model``: a registered name, a JSON spec file, or a list of layers.
+
+    Raises ModelError naming the valid models, or the layer that does not fit ``in_shape``.
+    """
+    if isinstance(model, (list, tuple)):
+        spec = make_spec(model)
+    elif str(model) in MODELS:
+        spec = make_spec(MODELS[str(model)](tuple(in_shape), n_classes))
+    elif str(model).endswith(".json") or Path(str(model)).is_file():
+        spec = make_spec(str(model))
+    else:
+        raise ModelError(f"unknown model {model!r}; expected one of {', '.join(list_models())} "
+                         "or a JSON spec file")
+    try:
+        infer_shapes(spec, in_shape)
+    except ModelError as exc:
+        c, h, w = in_shape
+        raise ModelError(f"model {model if isinstance(model, str) else 'spec'} does not fit "
+                         f"{h}x{w}x{c} input: {exc}") from None
+    return spec

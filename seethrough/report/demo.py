@@ -1,0 +1,40 @@
+"""The demo's report: two models on the same test set, side by side."""
+
+from __future__ import annotations
+
+from ..data.dataset import ImageDataset
+from ..explain.views import layer_names
+from . import figures
+from .html import esc, img, page, section, table
+
+
+def demo_report(results: list[dict], test: ImageDataset, sample_index: int) -> str:
+    """``results``: [{"name", "model", "evaluation", "history", "seconds"}, ...]."""
+    rows = [[r["name"], r["model"].meta.get("model", ""), f"{r['evaluation'].accuracy:.2%}",
+             f"{r['seconds']:.1f}", len(r["history"])] for r in results]
+    parts = [section("Test accuracy",
+                     table(["run", "model", "test accuracy", "train seconds", "epochs"], rows),
+                     f'<p class="note">{len(test)} held-out test images of {esc(test.name)}.</p>')]
+    for r in results:
+        m, ev = r["model"], r["evaluation"]
+        body = [img(figures.curves_png(r["history"], r["name"]), "training curves"),
+                img(figures.confusion_png(ev, f"{r['name']}: confusion matrix"), "confusion matrix")]
+        if [l.kind for l in m.spec][:2] == ["flatten", "linear"] and len(m.spec) == 2:
+            body.append(img(figures.weight_maps_png(m), "weight maps",
+                            "Each class's weights reshaped to the image (red: bright pixels here vote for "
+                            "the class; blue: against)."))
+        if layer_names(m, "conv"):
+            body.append(img(figures.kernels_png(m), "kernels", "The first conv layer's learned 3x3 kernels."))
+            label = test.class_names[test.labels[sample_index]]
+            body.append(f"<h3>Feature maps of test image #{sample_index} (class {esc(label)})</h3>")
+            body.append(img(figures.fig_to_png(figures.image_grid_figure(test.images[[sample_index]], [label], 1, 1.5)),
+                            "input image"))
+            for caption, png in figures.feature_maps_pngs(m, test.images[sample_index]):
+                body.append(img(png, caption, caption))
+        wrong = figures.wrong_png(ev, test)
+        n_wrong = len(ev.wrong)
+        body.append(f"<h3>Misclassified test images ({n_wrong})</h3>")
+        body.append(img(wrong, "misclassified", "Most confidently wrong first.") if wrong else "<p>None.</p>")
+        parts.append(section(f"{r['name']} ({m.meta.get('model', '')})", *body))
+    return page("seethrough demo", *parts,
+                subtitle="Logistic regression and a small CNN trained on scikit-learn's 8x8 digits.")

@@ -1,0 +1,273 @@
+"""One training loop for every model.
+
+``fit(model, data, config)`` trains a :class:`~seethrough.trained.TrainedModel` in place:
+shuffled mini-batches of the whole data set held as a uint8 tensor, optional batched
+augmentation, cross-entropy loss, a learning-rate schedule computed from the step
+number, a validation split for early stopping, and, when given a run folder, a
+checkpoint and a metrics line after every epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import _io
+from ..data.augment import augment
+from ..data.dataset import ImageDataset, split_indices
+from ..errors import SeethroughError
+from ..trained import TrainedModel, resolve_device, to_nchw
+from .checkpoint import load_checkpoint, save_checkpoint
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+AUGMENTS = ("none", "shift", "shift+flip")
+SCHEDULES = ("none", "cosine", "step", "onecycle")
+
+
+@dataclass
+class TrainConfig:
+    """Training options; every one has a default that works for the bundled data."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    val_fraction: float = 0.1
+    patience: int | None = None
+    augment: str = "none"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+
+    def check(self) -> "TrainConfig":
+        if self.optimizer not in OPTIMIZERS:
+            raise SeethroughError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise SeethroughError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.augment not in AUGMENTS:
+            raise SeethroughError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise SeethroughError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise SeethroughError(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            raise SeethroughError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at ``step`` of ``total``."""
+    t = step / max(1, total)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == "step":
+        return 0.1 ** int(t * 3)  # /10 at one third and two thirds of training
+    if schedule == "onecycle":  # linear warm-up over the first 20 %, then linear decay to 0
+        return t / 0.2 if t < 0.2 else max(0.0, (1 - t) / 0.8)
+    return 1.0
+
+
+def make_optimizer(net, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def evaluate_tensors(model: TrainedModel, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024):
+    """(mean loss, accuracy) of ``model`` on uint8 (N, C, H, W) ``x`` and labels ``y``."""
+    model.net.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        out = model.net(model.prepare(x[i:i + batch_size]))
+        yb = y[i:i + batch_size]
+        loss += F.cross_entropy(out, yb, reduction="sum").item()
+        correct += (out.argmax(1) == yb).sum().item()
+    n = max(1, len(x))
+    return loss / n, correct / n
+
+
+class _Progress:
+    """A rich progress bar showing epoch, loss, accuracy and images/s; silent when disabled."""
+
+    def __init__(self, enabled: bool, epochs: int, steps: int):
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}/" + str(epochs)), BarColumn(),
+                                TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.1%}  "
+                                           "{task.fields[ips]:,.0f} img/s"), TimeElapsedColumn())
+            self.task = self.bar.add_task("train", total=steps, epoch=0, loss=0.0, acc=0.0, ips=0.0)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def update(self, epoch, step, steps_per_epoch, **fields):
+        if self.bar:
+            self.bar.update(self.task, completed=epoch * steps_per_epoch + step, epoch=epoch + 1, **fields)
+
+    def log(self, text: str):
+        if self.bar:
+            self.bar.console.print(text)
+
+
+def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
+        val: ImageDataset | None = None, run_dir=None, resume: bool = False,
+        progress: bool = False, on_epoch=None) -> list[dict]:
+    """Train ``model`` on ``data``; return the per-epoch metrics.
+
+    A validation part of ``config.val_fraction`` is split off ``data`` (stratified,
+    by ``config.seed``) unless ``val`` is given. With ``run_dir``, the weights,
+    model.json, metrics.jsonl and a checkpoint are written after every epoch, and
+    ``resume=True`` continues from that checkpoint. ``on_epoch(epoch, model)`` is
+    called after each epoch (used for snapshots).
+    """
+    cfg = (config or TrainConfig()).check()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    rng = torch.Generator().manual_seed(cfg.seed)
+
+    if val is None and cfg.val_fraction > 0 and len(data) >= 10:
+        tr_idx, va_idx = split_indices(data.labels, cfg.val_fraction, cfg.seed)
+        data, val = data.subset(tr_idx), data.subset(va_idx)
+    x = to_nchw(data.images).to(device)  # (N, C, H, W) uint8
+    y = torch.from_numpy(data.labels).to(device)
+    xv = to_nchw(val.images).to(device) if val is not None else None
+    yv = torch.from_numpy(val.labels).to(device) if val is not None else None
+
+    net = model.net.to(device)
+    opt = make_optimizer(net, cfg)
+    steps = math.ceil(len(x) / cfg.batch_size)
+    history: list[dict] = []
+    best_loss, best_state, bad_epochs, start = math.inf, None, 0, 0
+    if resume:
+        if run_dir is None:
+            raise SeethroughError("--resume needs a run folder")
+        info, best_state = load_checkpoint(run_dir, net, opt, rng)
+        history, best_loss, bad_epochs = info["history"], info["best_loss"], info["bad_epochs"]
+        start = info["epoch"] + 1
+        if info.get("stopped"):
+            start = cfg.epochs
+    model.meta["train"] = asdict(cfg)
+
+    with _Progress(progress, cfg.epochs, steps * cfg.epochs) as bar:
+        for epoch in range(start, cfg.epochs):
+            net.train()
+            t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            perm = torch.randperm(len(x), generator=rng).to(device)
+            for step in range(steps):
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, cfg.epochs * steps)
+                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                xb = model.prepare(x[idx])  # (B, C, H, W) float
+                if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror too
+                    xb = augment(xb, rng, pad=max(1, xb.shape[-1] // 8), flip=cfg.augment == "shift+flip")
+                out = net(xb)
+                loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                seen += len(idx)
+                loss_sum += loss.item() * len(idx)
+                correct += (out.argmax(1) == y[idx]).sum().item()
+                bar.update(epoch, step + 1, steps, loss=loss_sum / seen, acc=correct / seen,
+                           ips=seen / (time.perf_counter() - t0))
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                   "lr": opt.param_groups[0]["lr"]}
+            if xv is not None:
+                row["val_loss"], row["val_acc"] = evaluate_tensors(model, xv, yv)
+            row["seconds"] = time.perf_counter() - t0
+            row["images_per_s"] = seen / row["seconds"]
+            history.append(row)
+            bar.log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+
+            stop = False
+            if xv is not None and cfg.patience is not None:
+                if row["val_loss"] < best_loss - 1e-6:
+                    best_loss, bad_epochs = row["val_loss"], 0
+                    best_state = copy.deepcopy(net.state_dict())
+                else:
+                    bad_epochs += 1
+                    stop = bad_epochs >= cfg.patience
+            if on_epoch is not None:
+                on_epoch(epoch, model)
+            if run_dir is not None:
+                info = {"epoch": epoch, "history": history, "best_loss": best_loss,
+                        "bad_epochs": bad_epochs, "stopped": stop}
+                save_checkpoint(run_dir, net, opt, rng, info, best_state)
+                write_metrics(run_dir, history)
+                model.save(run_dir)
+            if stop:
+                bar.log(f"early stopping: validation loss has not improved for {cfg.patience} epochs")
+                break
+
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    if run_dir is not None:
+        write_metrics(run_dir, history)
+        model.save(run_dir)
+    return history
+
+
+def write_metrics(run_dir, history: list[dict]) -> None:
+    import json
+
+    _io.write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
+def read_metrics(run_dir) -> list[dict]:
+    import json
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def new_model(model_name, data: ImageDataset, *, normalize: str = "standard", seed: int = 0,
+              meta=None) -> TrainedModel:
+    """An untrained TrainedModel for ``model_name`` (a name, JSON spec file or layer list) fitted to ``data``.
+
+    The weights are initialised from ``seed``; the input standardisation is measured on ``data``.
+    """
+    from ..models import create_spec
+    from ..trained import Preprocess
+
+    h, w, c = data.image_shape
+    spec = create_spec(model_name, (c, h, w), data.n_classes)
+    if normalize == "standard":
+        pre = Preprocess.fit(data.images)
+    elif normalize == "unit":
+        pre = Preprocess.unit(c)
+    else:
+        raise SeethroughError(f"--normalize must be 'standard' or 'unit', got {normalize!r}")
+    meta = {"model": model_name if isinstance(model_name, str) else "custom", "dataset": data.name,
+            "normalize": normalize, **(meta or {})}
+    torch.manual_seed(seed)
+    return TrainedModel(spec, (h, w, c), data.class_names, pre, meta=meta)

@@ -1,0 +1,7 @@
+"""Drawing: matplotlib figures from the arrays the library computes. Nothing here computes."""
+
+from .figures import (confusion_figure, curves_figure, fig_to_png, grid_figure, image_grid_figure,
+                      save_png, weight_maps_figure)
+
+__all__ = ["confusion_figure", "curves_figure", "fig_to_png", "grid_figure", "image_grid_figure",
+           "save_png", "weight_maps_figure"]
