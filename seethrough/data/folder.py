@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -94,18 +94,27 @@ def _parse_size(size) -> tuple[int, int] | None:
     return int(size[0]), int(size[1])
 
 
+def _decode_one(p, shape):
+    try:
+        return image_to_array(open_image(p), shape)
+    except DataError as exc:
+        return exc
+
+
+def _parallel_map(fn, paths: list[Path], *args) -> list:
+    """``[fn(p, *args) for p in paths]`` in a process pool (decoding holds the GIL too often for threads)."""
+    workers = min(8, os.cpu_count() or 1)
+    if workers == 1 or len(paths) < 256:
+        return [fn(p, *args) for p in paths]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(fn, paths, *([a] * len(paths) for a in args),
+                             chunksize=max(16, len(paths) // (8 * workers))))
+
+
 def _decode(paths: list[Path], shape, strict: bool) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``paths`` in parallel into uint8 (N, H, W, C); returns (images, kept mask)."""
 
-    def one(p):
-        try:
-            return image_to_array(open_image(p), shape)
-        except DataError as exc:
-            return exc
-
-    workers = min(32, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(one, paths, chunksize=64))
+    results = _parallel_map(_decode_one, paths, shape)
     keep = np.array([not isinstance(r, Exception) for r in results], bool)
     for p, r in zip(paths, results):
         if isinstance(r, Exception):
@@ -116,8 +125,23 @@ def _decode(paths: list[Path], shape, strict: bool) -> tuple[np.ndarray, np.ndar
 
 
 def load_folder_splits(path, size=None, strict: bool = False, test_fraction: float = 0.2,
-                       seed: int = 0, **_) -> dict[str, ImageDataset]:
-    """Load a class-per-folder tree as ``{"train": ..., "test": ...}``."""
+                       seed: int = 0, cache: bool = True, **_) -> dict[str, ImageDataset]:
+    """Load a class-per-folder tree as ``{"train": ..., "test": ...}``.
+
+    Decoded once, then memory-mapped from the decode cache (:mod:`seethrough.data.cache`)
+    until a file in the folder changes; ``cache=False`` always decodes.
+    """
+    if cache:
+        from .cache import cached_splits
+
+        return cached_splits(_load_folder_splits, path, size=size, strict=strict,
+                             test_fraction=test_fraction, seed=seed)
+    return _load_folder_splits(path, size=size, strict=strict, test_fraction=test_fraction, seed=seed)
+
+
+def _load_folder_splits(path, size=None, strict: bool = False, test_fraction: float = 0.2,
+                        seed: int = 0) -> dict[str, ImageDataset]:
+    """Decode a class-per-folder tree, without the cache."""
     root = Path(path).expanduser()
     if not root.exists():
         raise DataError(f"{root}: no such folder")
@@ -140,8 +164,7 @@ def load_folder_splits(path, size=None, strict: bool = False, test_fraction: flo
     headers = {}
     for split, (files, _) in listed.items():
         ok = []
-        for p in files:
-            h = _header(p)
+        for p, h in zip(files, _parallel_map(_header, files)):
             if h is None or h[0] == 0 or h[1] == 0:
                 _skip(p, "not a readable image" if p.stat().st_size else "empty file (0 bytes)", strict)
             else:
