@@ -18,8 +18,12 @@ def __getattr__(name):  # keep `import seethrough` light: the estimator pulls in
         from .estimator import ImageClassifier
 
         return ImageClassifier
+    if name == "explain":  # a callable package: st.explain(model, image, method="gradcam")
+        import importlib
+
+        return importlib.import_module(".explain", __name__)
     raise AttributeError(f"module 'seethrough' has no attribute {name!r}")
 
 
 __all__ = ["__version__", "ImageDataset", "list_datasets", "load_dataset", "SeethroughError",
-           "create_spec", "list_models", "TrainedModel", "ImageClassifier"]
+           "create_spec", "list_models", "TrainedModel", "ImageClassifier", "explain"]

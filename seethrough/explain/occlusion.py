@@ -1,0 +1,63 @@
+"""Occlusion: how much the target's probability drops when a patch is hidden.
+
+M. D. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional Networks",
+ECCV 2014, arXiv:1311.2901.
+
+A ``patch`` x ``patch`` square slides over the image by ``stride``; under it the
+prepared input is set to 0 (the training data's mean colour). A pixel's value is the
+mean drop of the target class's probability over the patches that cover it. The
+default patch is an eighth of the shorter side and the stride half the patch; the
+last row and column of patches are moved in so that every pixel is covered.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ModelError
+from .base import Explainer
+
+
+def positions(size: int, patch: int, stride: int) -> list[int]:
+    """Patch starts along one side, the last flush with the edge."""
+    starts = list(range(0, max(1, size - patch + 1), stride))
+    if starts[-1] != size - patch:
+        starts.append(size - patch)
+    return starts
+
+
+class Occlusion(Explainer):
+    name = "occlusion"
+    paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
+
+    def check_options(self, patch: int | None = None, stride: int | None = None):
+        _, h, w = self.model.in_chw
+        patch = patch or max(1, round(min(h, w) / 8))
+        stride = stride or max(1, patch // 2)
+        if not 1 <= patch <= min(h, w) or stride < 1:
+            raise ModelError(f"occlusion: patch must be in 1..{min(h, w)} and stride >= 1, got {patch}, {stride}")
+        return {"patch": int(patch), "stride": int(stride)}
+
+    @torch.no_grad()
+    def attribute(self, x, target):
+        b, c, h, w = x.shape
+        p, s = self.options["patch"], self.options["stride"]
+        boxes = [(i, j) for i in positions(h, p, s) for j in positions(w, p, s)]
+        rows = torch.arange(len(x), device=x.device)
+        base = self.net(x).softmax(1)[rows, target]                       # (B,)
+        drop = torch.zeros(b, h, w, device=x.device)
+        count = torch.zeros(h, w, device=x.device)
+        for i, j in boxes:
+            count[i:i + p, j:j + p] += 1
+        step = self.chunk(b)
+        for k in range(0, len(boxes), step):
+            part = boxes[k:k + step]
+            hidden = x.repeat(len(part), 1, 1, 1)                         # (P*B, C, H, W)
+            for n, (i, j) in enumerate(part):
+                hidden[n * b:(n + 1) * b, :, i:i + p, j:j + p] = 0
+            prob = self.net(hidden).softmax(1)[torch.arange(len(hidden), device=x.device),
+                                               target.repeat(len(part))]
+            d = base.repeat(len(part)) - prob                             # (P*B,)
+            for n, (i, j) in enumerate(part):
+                drop[:, i:i + p, j:j + p] += d[n * b:(n + 1) * b, None, None]
+        return drop / count
