@@ -114,9 +114,11 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
 @click.option("--size", default=None, help="Image folders: resize every image to N or HxW.")
 @click.option("--strict", is_flag=True, help="Image folders: stop at an unreadable file instead of skipping it.")
+@click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
+              help="numpy: train with the from-scratch NumPy engine (same run folder).")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
           label_smoothing, val_fraction, patience, normalize, seed, device, out, name, resume, data_dir,
-          size, strict):
+          size, strict, engine="torch"):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -143,7 +145,12 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         raise SeethroughError(f"{run_dir}: its classes {model.class_names} differ from {data}'s")
     console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
                   f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}")
-    history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True)
+    if engine == "numpy":
+        from ..scratch.fit import fit_numpy
+
+        history = fit_numpy(model, trainset, cfg, run_dir=run_dir, resume=resume, log=console.print)
+    else:
+        history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True)
     ev = evaluate(model, testset)
     _save_evaluation(run_dir, ev)
     last = history[-1] if history else {}
@@ -209,7 +216,9 @@ def evaluate(run, data, data_dir, device):
 @click.option("--top-k", default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--device", default="cpu", show_default=True)
-def predict(run, images, top_k, as_json, device):
+@click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
+              help="numpy: compute the probabilities with the from-scratch NumPy engine.")
+def predict(run, images, top_k, as_json, device, engine="torch"):
     """Predict the class of each IMAGE (any size or mode) with RUN."""
     import numpy as np
 
@@ -220,7 +229,12 @@ def predict(run, images, top_k, as_json, device):
         raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
     model = TrainedModel.load(run, device=device)
     batch = np.stack([model.to_input(p) for p in images])
-    proba = model.predict_proba(batch)
+    if engine == "numpy":
+        from ..scratch.bridge import predict_proba as numpy_proba
+
+        proba = numpy_proba(model, batch)
+    else:
+        proba = model.predict_proba(batch)
     k = min(top_k, proba.shape[1])
     results = []
     for path, p in zip(images, proba):

@@ -80,7 +80,7 @@ def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | Non
             y = data.labels[idx]
             z = net.forward(prepare(model, data.images[idx]), train=True)  # (B, K)
             loss = loss_fn.forward(z, y)
-            net.backward(loss_fn.backward())
+            net.backward(loss_fn.backward(), input_grad=False)
             opt.step()
             seen += len(idx)
             loss_sum += loss * len(idx)

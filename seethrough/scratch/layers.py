@@ -119,7 +119,7 @@ class Conv2d(Layer):
         self._cache = (cols, xp.shape, (n, c, oh, ow))
         return out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)       # (N, O, OH, OW)
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         cols, xp_shape, (n, c, oh, ow) = self._cache
         weight = self.params["weight"]
         o, k = len(weight), self.k
@@ -127,6 +127,8 @@ class Conv2d(Layer):
         self.grads["weight"] = (d2.T @ cols).reshape(weight.shape)    # (O, C, k, k)
         if "bias" in self.params:
             self.grads["bias"] = d2.sum(0)
+        if not need_dx:
+            return None
         dcols = (d2 @ weight.reshape(o, -1)).reshape(n, oh, ow, c, k, k)
         dxp = add_windows(dcols.transpose(0, 3, 1, 2, 4, 5), xp_shape, self.stride)  # (N, C, Hp, Wp)
         p = self.pad
@@ -243,10 +245,12 @@ class Linear(Layer):
             out = out + self.params["bias"]
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, need_dx=True):
         self.grads["weight"] = dout.T @ self._x                       # (out, in)
         if "bias" in self.params:
             self.grads["bias"] = dout.sum(0)
+        if not need_dx:
+            return None
         return dout @ self.params["weight"]                           # (N, in)
 
 

@@ -85,9 +85,17 @@ class Net:
             x = out[layer.name] = layer.forward(x, False)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Propagate dL/d(logits) back through every layer; returns dL/d(input)."""
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Propagate dL/d(logits) back through every layer; returns dL/d(input).
+
+        Training needs only the parameters' gradients: ``input_grad=False`` lets a first
+        conv or linear layer skip dL/d(input) and returns None.
+        """
+        first = self.layers[0]
         for layer in reversed(self.layers):
+            if layer is first and not input_grad and isinstance(layer, (L.Conv2d, L.Linear)):
+                layer.backward(dout, need_dx=False)
+                return None
             dout = layer.backward(dout)
         return dout
 
