@@ -1,6 +1,7 @@
 """The command line: ``seethrough COMMAND``. Each module adds its commands to ``cli``."""
 
 from . import core  # noqa: F401  (registers demo, datasets, models, train, evaluate, predict)
+from . import serve  # noqa: F401  (registers serve)
 from .app import cli, main, run
 
 __all__ = ["cli", "main", "run"]

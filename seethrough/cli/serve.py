@@ -1,0 +1,33 @@
+"""``seethrough serve RUN...``: the web page, on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import click
+
+from .app import cli, console
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but 127.0.0.1 lets other machines use the page.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data-dir", type=click.Path(), help="Folder holding data sets (for the test images).")
+@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0.01),
+              help="Largest image file accepted, in megabytes.")
+@click.option("--max-pixels", default=16_000_000, show_default=True, type=click.IntRange(1),
+              help="Largest image accepted, in width x height.")
+def serve(runs, host, port, data_dir, max_upload_mb, max_pixels):
+    """Serve a web page where an image flows through the models in RUNS (run folders)."""
+    import uvicorn
+
+    from ..web import create_app
+
+    app = create_app(runs, data_dir=data_dir, max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
+    for run in app.state.store.runs.values():
+        console.print(f"model [bold]{run.id}[/bold]: {run.folder}", highlight=False)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning:[/yellow] listening on {host}: other machines can reach this page")
+    console.print(f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  "
+                  f"(API documentation at /docs; Ctrl+C stops)", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
