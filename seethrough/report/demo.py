@@ -17,13 +17,17 @@ def demo_report(results: list[dict], test: ImageDataset, sample_index: int) -> s
                      f'<p class="note">{len(test)} held-out test images of {esc(test.name)}.</p>')]
     for r in results:
         m, ev = r["model"], r["evaluation"]
-        body = [img(figures.curves_png(r["history"], r["name"]), "training curves"),
+        body = [f"<p>Test accuracy: <b>{ev.accuracy:.2%}</b></p>",
+                "<h3>Training curves</h3>", img(figures.curves_png(r["history"], r["name"]), "training curves"),
+                "<h3>Confusion matrix (test split)</h3>",
                 img(figures.confusion_png(ev, f"{r['name']}: confusion matrix"), "confusion matrix")]
         if [l.kind for l in m.spec][:2] == ["flatten", "linear"] and len(m.spec) == 2:
+            body.append("<h3>Logistic-regression weights per class</h3>")
             body.append(img(figures.weight_maps_png(m), "weight maps",
                             "Each class's weights reshaped to the image (red: bright pixels here vote for "
                             "the class; blue: against)."))
         if layer_names(m, "conv"):
+            body.append("<h3>First-layer kernels</h3>")
             body.append(img(figures.kernels_png(m), "kernels", "The first conv layer's learned 3x3 kernels."))
             label = test.class_names[test.labels[sample_index]]
             body.append(f"<h3>Feature maps of test image #{sample_index} (class {esc(label)})</h3>")

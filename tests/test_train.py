@@ -1,0 +1,121 @@
+"""The training loop: repeatable, resumable, early-stopping, writing a complete run folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seethrough.errors import RunError, SeethroughError
+from seethrough.evaluate import evaluate
+from seethrough.train import TrainConfig, fit, lr_factor, new_model, read_metrics
+from seethrough.trained import TrainedModel
+
+
+def _train(data, run_dir=None, **cfg):
+    model = new_model("tinyvgg", data, seed=cfg.get("seed", 0))
+    cfg.setdefault("device", "cpu")
+    history = fit(model, data, TrainConfig(**cfg), run_dir=run_dir)
+    return model, history
+
+
+def test_learns_the_tiny_task(tiny_images):
+    model, history = _train(tiny_images, epochs=8, lr=3e-3)
+    assert history[-1]["train_acc"] > 0.9
+    assert evaluate(model, tiny_images).accuracy > 0.9
+
+
+def test_same_seed_same_metrics(tiny_images):
+    _, a = _train(tiny_images, epochs=3, seed=5)
+    _, b = _train(tiny_images, epochs=3, seed=5)
+    _, c = _train(tiny_images, epochs=3, seed=6)
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h]
+    assert strip(a) == strip(b)
+    assert strip(a) != strip(c)
+
+
+def test_run_folder_contents_and_no_pickle(tiny_images, tmp_path):
+    run = tmp_path / "run"
+    model, history = _train(tiny_images, run_dir=run, epochs=2, schedule="cosine")
+    names = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
+    assert names == {"model.json", "model.safetensors", "metrics.jsonl", "checkpoint/state.safetensors"}
+    for p in run.rglob("*"):
+        if p.is_file():
+            assert not p.read_bytes().startswith(b"\x80"), f"{p} looks like a pickle"
+    info = json.loads((run / "model.json").read_text())
+    assert info["class_names"] == ["top", "middle", "bottom"] and info["input_shape"] == [12, 12, 3]
+    assert read_metrics(run) == json.loads(json.dumps(history))
+    loaded = TrainedModel.load(run)
+    np.testing.assert_allclose(loaded.logits(tiny_images.images), model.logits(tiny_images.images), atol=1e-6)
+
+
+def test_resume_continues_exactly(tiny_images, tmp_path):
+    _, straight = _train(tiny_images, run_dir=tmp_path / "a", epochs=4, seed=1, augment="shift+flip")
+    _train(tiny_images, run_dir=tmp_path / "b", epochs=2, seed=1, augment="shift+flip")  # "killed" after 2
+    model = TrainedModel.load(tmp_path / "b")
+    resumed = fit(model, tiny_images, TrainConfig(epochs=4, seed=1, augment="shift+flip", device="cpu"),
+                  run_dir=tmp_path / "b", resume=True)
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h]
+    assert strip(resumed) == strip(straight)
+
+
+def test_interrupted_run_keeps_what_was_written(tiny_images, tmp_path):
+    run = tmp_path / "run"
+
+    def interrupt(epoch, model):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    model = new_model("logreg", tiny_images)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, tiny_images, TrainConfig(epochs=5, device="cpu"), run_dir=run, on_epoch=interrupt)
+    assert len(read_metrics(run)) == 1  # epoch 1 complete and on disk
+    assert TrainedModel.load(run).class_names == tiny_images.class_names
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_early_stopping_restores_best_weights(tiny_images):
+    model, history = _train(tiny_images, epochs=50, lr=0.05, patience=2, val_fraction=0.3)
+    assert len(history) < 50
+    best = min(r["val_loss"] for r in history)
+    assert history[-1]["val_loss"] >= best
+
+
+def test_schedules():
+    assert lr_factor("none", 5, 10) == 1.0
+    assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 10, 10) == pytest.approx(0.0)
+    assert lr_factor("step", 9, 10) == pytest.approx(0.01)
+    assert lr_factor("onecycle", 2, 10) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("optimizer", "rmsprop", "--optimizer must be one of sgd, adam, adamw"),
+    ("schedule", "warm", "--schedule"),
+    ("epochs", 0, "--epochs must be at least 1"),
+    ("lr", -1.0, "--lr must be positive"),
+    ("augment", "rotate", "--augment"),
+])
+def test_bad_options(field, value, message):
+    with pytest.raises(SeethroughError, match=message):
+        TrainConfig(**{field: value}).check()
+
+
+def test_resume_without_checkpoint(tiny_images, tmp_path):
+    model = new_model("logreg", tiny_images)
+    with pytest.raises(RunError, match="no checkpoint"):
+        fit(model, tiny_images, TrainConfig(epochs=1, device="cpu"), run_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_every_optimizer_trains(tiny_images, optimizer):
+    _, history = _train(tiny_images, epochs=4, optimizer=optimizer, lr=0.02 if optimizer == "sgd" else 3e-3)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_device_cuda_without_gpu_is_a_clear_error(tiny_images):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SeethroughError, match="no CUDA GPU"):
+        _train(tiny_images, epochs=1, device="cuda")
