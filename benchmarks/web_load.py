@@ -1,0 +1,143 @@
+"""Load on the web server: many concurrent predict requests on loopback.
+
+    .venv/bin/python benchmarks/web_load.py                     # trains a small digits CNN first
+    .venv/bin/python benchmarks/web_load.py runs/digits-smallcnn --requests 200 --rounds 3
+
+Starts ``seethrough serve`` in a subprocess on a free 127.0.0.1 port, sends ``--requests``
+predict uploads at once (each a different test digit, enlarged to 64x64 PNG so the server
+decodes and resizes it), and prints, per round: successes, failures, p50 / p99 / max latency,
+throughput, and the server's resident memory (VmRSS from /proc) before and after. The
+number of requests and the time are both bounded (``--time-limit``); nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_default(root: Path) -> Path:
+    from seethrough.data import load_splits
+    from seethrough.train import TrainConfig, fit, new_model
+
+    train = load_splits("digits")["train"]
+    model = new_model("smallcnn", train, seed=0)
+    fit(model, train, TrainConfig(epochs=2, seed=0, device="cpu"))
+    return model.save(root / "digits-smallcnn")
+
+
+def uploads(n: int) -> list[bytes]:
+    from seethrough.data import load_splits
+
+    test = load_splits("digits")["test"]
+    out = []
+    for i in range(n):
+        buf = io.BytesIO()
+        Image.fromarray(test.images[i % len(test), ..., 0]).resize((64, 64)).save(buf, format="PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+async def one(client: httpx.AsyncClient, url: str, data: bytes) -> tuple[bool, float, str]:
+    t0 = time.perf_counter()
+    try:
+        r = await client.post(url, files={"image": ("digit.png", data, "image/png")})
+        ok = r.status_code == 200 and "prediction" in r.json()
+        why = "" if ok else f"{r.status_code}: {r.text[:80]}"
+    except Exception as exc:  # a refused or timed-out connection is a failure, counted
+        ok, why = False, type(exc).__name__
+    return ok, time.perf_counter() - t0, why
+
+
+async def burst(base: str, model_id: str, files: list[bytes], time_limit: float) -> tuple[list, float]:
+    limits = httpx.Limits(max_connections=len(files), max_keepalive_connections=len(files))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=time_limit) as client:
+        t0 = time.perf_counter()
+        tasks = [one(client, f"/api/models/{model_id}/predict", f) for f in files]
+        results = await asyncio.wait_for(asyncio.gather(*tasks), time_limit)
+        return results, time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="*", help="run folders to serve (default: train a small digits CNN)")
+    ap.add_argument("--requests", type=int, default=200, help="concurrent requests per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--time-limit", type=float, default=120.0, help="seconds allowed per round")
+    args = ap.parse_args(argv)
+    if not 1 <= args.requests <= 1000:
+        ap.error("--requests must be in 1..1000")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = args.runs or [str(train_default(Path(tmp)))]
+        port = free_port()
+        cmd = [sys.executable, "-c", "from seethrough.cli import run; run()", "serve", *runs,
+               "--port", str(port)]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.poll() is not None:
+                    print(server.stderr.read().decode(), file=sys.stderr)
+                    return 1
+                try:
+                    model_id = httpx.get(f"{base}/api/models", timeout=2).json()[0]["id"]
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the server did not start within 60 s")
+                    time.sleep(0.2)
+            files = uploads(args.requests)
+            asyncio.run(burst(base, model_id, files[:4], args.time_limit))  # warm up
+            print(f"server: {' '.join(runs)} (model {model_id}), {args.requests} concurrent "
+                  f"predict requests per round, 64x64 PNG uploads")
+            print(f"{'round':>5} {'ok':>5} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+                  f"{'req/s':>7} {'RSS before MiB':>15} {'RSS after MiB':>14}")
+            failed_total = 0
+            for i in range(args.rounds):
+                before = rss_mib(server.pid)
+                results, wall = asyncio.run(burst(base, model_id, files, args.time_limit))
+                after = rss_mib(server.pid)
+                lat = np.array([r[1] for r in results]) * 1000
+                ok = sum(r[0] for r in results)
+                failed_total += len(results) - ok
+                print(f"{i + 1:>5} {ok:>5} {len(results) - ok:>6} {np.percentile(lat, 50):>8.1f} "
+                      f"{np.percentile(lat, 99):>8.1f} {lat.max():>8.1f} {len(results) / wall:>7.1f} "
+                      f"{before:>15.1f} {after:>14.1f}")
+                for r in results:
+                    if not r[0]:
+                        print(f"  failure: {r[2]}")
+                        break
+        finally:
+            server.terminate()
+            server.wait(10)
+    return 1 if failed_total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
