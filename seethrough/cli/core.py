@@ -116,9 +116,10 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--strict", is_flag=True, help="Image folders: stop at an unreadable file instead of skipping it.")
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
+@click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
           label_smoothing, val_fraction, patience, normalize, seed, device, out, name, resume, data_dir,
-          size, strict, engine="torch"):
+          size, strict, engine="torch", snapshots=False):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -146,11 +147,18 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
                   f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}")
     if engine == "numpy":
+        if snapshots:
+            raise SeethroughError("--snapshots works with --engine torch only")
         from ..scratch.fit import fit_numpy
 
         history = fit_numpy(model, trainset, cfg, run_dir=run_dir, resume=resume, log=console.print)
     else:
-        history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True)
+        on_epoch = None
+        if snapshots:  # the first test image, so the report can show the same one
+            from ..train.snapshots import Snapshots
+
+            on_epoch = Snapshots(run_dir, testset.images[0], label=testset.class_names[testset.labels[0]])
+        history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True, on_epoch=on_epoch)
     ev = evaluate(model, testset)
     _save_evaluation(run_dir, ev)
     last = history[-1] if history else {}
