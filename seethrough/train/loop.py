@@ -178,7 +178,10 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     with _Progress(progress, cfg.epochs, steps * cfg.epochs) as bar:
         for epoch in range(start, cfg.epochs):
             net.train()
-            t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+            t0, seen = time.perf_counter(), 0
+            # running sums stay on the device: a .item() per step would wait for every step to finish
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
             perm = torch.randperm(len(x), generator=rng).to(device)
             for step in range(steps):
                 for g in opt.param_groups:
@@ -193,10 +196,12 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                 loss.backward()
                 opt.step()
                 seen += len(idx)
-                loss_sum += loss.item() * len(idx)
-                correct += (out.argmax(1) == y[idx]).sum().item()
-                bar.update(epoch, step + 1, steps, loss=loss_sum / seen, acc=correct / seen,
-                           ips=seen / (time.perf_counter() - t0))
+                loss_sum += loss.detach().double() * len(idx)
+                correct += (out.detach().argmax(1) == y[idx]).sum()
+                if bar.bar is not None and (step % 20 == 19 or step == steps - 1):
+                    bar.update(epoch, step + 1, steps, loss=loss_sum.item() / seen, acc=correct.item() / seen,
+                               ips=seen / (time.perf_counter() - t0))
+            loss_sum, correct = loss_sum.item(), correct.item()
             row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                    "lr": opt.param_groups[0]["lr"]}
             if xv is not None:
