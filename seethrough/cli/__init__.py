@@ -2,6 +2,7 @@
 
 from . import core  # noqa: F401  (registers demo, datasets, models, train, evaluate, predict)
 from . import serve  # noqa: F401  (registers serve)
+from . import lesson  # noqa: F401  (registers lesson)
 from . import explain  # noqa: F401  (registers explain, report)
 from .app import cli, main, run
 
