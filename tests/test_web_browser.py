@@ -111,6 +111,11 @@ def test_the_page_shows_an_image_flowing_through_the_model(page, web_runs, tmp_p
     expect(page.locator("#compare .side")).to_have_count(2)
     expect(page.locator("#compare .side").first.locator(".compare-prediction")).to_have_text(expected)
 
+    # clicking another class explains that class
+    other = model.class_names[int(np.argsort(-model.predict_proba(np.array(model.to_input(upload))[None])[0])[1])]
+    page.click(f'#bars .label[data-class="{model.class_names.index(other)}"]')
+    expect(page.locator("#explain-caption")).to_contain_text(f"for class {other}")
+
     expect(page.locator("#error")).to_be_hidden()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
@@ -128,3 +133,10 @@ def test_a_drawing_is_predicted(page):
     sync_api.expect(page.locator("#truth")).to_contain_text("your drawing")
     sync_api.expect(page.locator("#prediction")).not_to_be_empty()
     sync_api.expect(page.locator("#error")).to_be_hidden()
+
+
+def test_a_file_that_is_not_an_image_shows_the_servers_message(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not really a picture")
+    page.set_input_files("#file-input", str(bad))
+    sync_api.expect(page.locator("#error")).to_contain_text("not an image in an accepted format")

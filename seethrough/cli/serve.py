@@ -19,9 +19,15 @@ from .app import cli, console
               help="Largest image accepted, in width x height.")
 def serve(runs, host, port, data_dir, max_upload_mb, max_pixels):
     """Serve a web page where an image flows through the models in RUNS (run folders)."""
-    import uvicorn
+    from ..errors import SeethroughError
 
-    from ..web import create_app
+    try:
+        import uvicorn
+
+        from ..web import create_app
+    except ImportError as exc:
+        raise SeethroughError(f"seethrough serve needs the web extra ({exc.name} is missing): "
+                              "pip install 'seethrough[web]'") from None
 
     app = create_app(runs, data_dir=data_dir, max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
     for run in app.state.store.runs.values():

@@ -15,7 +15,7 @@ const el = (tag, attrs = {}, ...children) => {
 
 const state = {
   models: [], model: null, compare: null, image: null, label: null, testsOffset: 0,
-  layers: [], layer: null, maps: null, channel: null, inputPng: null, methods: [],
+  layers: [], layer: null, maps: null, channel: null, inputPng: null, methods: [], target: null,
 };
 const TESTS_PAGE = 24;
 
@@ -92,7 +92,7 @@ async function selectModel(id) {
   $("#model-select").value = id;
   state.model = await api(modelUrl(id));
   state.layers = state.model.layers;
-  state.layer = null; state.channel = null;
+  state.layer = null; state.channel = null; state.target = null;
   const [h, w, c] = state.model.input_shape;
   $("#model-info").textContent = `${state.model.model}, ${h}x${w}x${c} input, ` +
     `${state.model.params.toLocaleString()} parameters, trained on ${state.model.dataset || "?"}`;
@@ -136,7 +136,7 @@ async function pickTest(item, img) {
 }
 
 async function setImage(blob, label) {
-  state.image = blob; state.label = label;
+  state.image = blob; state.label = label; state.target = null;
   await analyze();
 }
 
@@ -183,7 +183,7 @@ async function analyze() {
   $("#model-input").src = p.input_png;
   $("#prediction").textContent = p.prediction;
   $("#truth").textContent = state.label ? `(${state.label})` : "";
-  renderBars($("#bars"), p);
+  renderBars($("#bars"), p, false, (i) => guarded(() => { state.target = i; return explain(); }));
   renderLayers();
   $("#network-panel").hidden = false;
   if (state.layer) await loadMaps(state.layer);
@@ -191,13 +191,14 @@ async function analyze() {
   await renderCompare();
 }
 
-function renderBars(box, p, only = null) {
+function renderBars(box, p, only = false, onPick = null) {
   const top = new Set(p.top_k);
   const rows = only ? p.top_k.map((i) => [i, p.probabilities[i]]) : p.probabilities.map((q, i) => [i, q]);
   box.replaceChildren();
   for (const [i, q] of rows) {
     const cls = top.has(i) ? "top" : "";
-    box.append(el("span", { class: `label ${cls}` }, q.class),
+    const pick = onPick ? { onclick: () => onPick(i), title: "explain this class", style: "cursor:pointer" } : {};
+    box.append(el("span", { class: `label ${cls}`, "data-class": i, ...pick }, q.class),
       el("div", {}, el("div", { class: `bar ${cls}`, style: `width:${(100 * q.probability).toFixed(1)}%` })),
       el("span", { class: "muted" }, `${(100 * q.probability).toFixed(1)}%`));
   }
@@ -329,7 +330,8 @@ async function explain() {
   if (!method) return;
   const info = state.methods.find((m) => m.name === method);
   $("#method-paper").textContent = info ? info.paper : "";
-  const r = await post(modelUrl(state.model.id, "/explain"), { method });
+  const extra = state.target === null ? { method } : { method, target: state.target };
+  const r = await post(modelUrl(state.model.id, "/explain"), extra);
   $("#explain-panel").hidden = false;
   await drawOverlay($("#explain-canvas"), state.inputPng, r);
   $("#explain-caption").textContent = `${r.method} for class ${r.class}` + (r.signed ? " (red: for, blue: against)" : "");
