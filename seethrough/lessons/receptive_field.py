@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SeethroughError
-from ..models import create_spec
+from ..models import create_spec, make_spec
 from ..scratch import layers as L
 from ..scratch.model import Net
 from .base import Lesson
@@ -61,7 +61,10 @@ def measure(net: Net, index: int) -> tuple[int, int]:
 def run(model: str = "seed-cnn", input: str = "32x32x3", classes: int = 10, **_) -> Lesson:
     h, w, c = parse_shape(input)
     spec = create_spec(model, (c, h, w), classes)
-    net = Net(spec, (c, h, w), dtype=np.float64)
+    # With all-ones weights every channel of a layer is the same, so one channel per conv
+    # measures the same field at a fraction of the cost.
+    proxy = make_spec([{**l.to_dict(), "out": 1} if l.kind == "conv" else l.to_dict() for l in spec])
+    net = Net(proxy, (c, h, w), dtype=np.float64)
     for i, layer in enumerate(net.layers):  # all-ones weights, average instead of max
         for k in layer.params:
             layer.params[k] = np.ones_like(layer.params[k]) if k == "weight" else np.zeros_like(layer.params[k])
