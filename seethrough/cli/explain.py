@@ -103,3 +103,18 @@ def _print_scores(model, batch, methods, layer):
         table.add_row(m, f"{r['deletion_auc']:.3f}", f"{r['random_deletion_auc']:.3f}", f"{r['insertion_auc']:.3f}",
                       f"{r['random_insertion_auc']:.3f}", f"{r['randomization_corr']:.2f}", f"{r['ms_per_image']:.1f}")
     console.print(table)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--data", default=None, help="Data set or folder for the test images (default: the run's own).")
+@click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
+@click.option("--compare", default=None, type=click.Path(file_okay=False),
+              help="A run of the other kind (logistic regression or CNN) to show beside this one "
+                   "(default: a sibling run folder on the same data, if any).")
+def report(run, data, data_dir, compare):
+    """Write RUN/report.html: curves, confusion, explanations, receptive fields, faithfulness."""
+    from ..report.run_report import write_report
+
+    path = write_report(run, data=data, data_dir=data_dir, compare=compare, log=console.print)
+    console.print(f"report: {path.resolve()}")

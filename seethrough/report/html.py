@@ -11,6 +11,8 @@ h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margi
 table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:.3em .7em;text-align:right}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 img{max-width:100%} .note{color:#555;font-size:.92em} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
+.thumbs img{width:40px;height:40px;image-rendering:pixelated;margin:1px;border:1px solid #ddd}
+td.diag{background:#eef6ee} td a{text-decoration:none}
 """
 
 
@@ -22,6 +24,10 @@ def img(png: bytes, alt: str, caption: str = "") -> str:
     data = base64.b64encode(png).decode()
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+
+def img_src(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def table(header: list[str], rows: list[list]) -> str:
@@ -39,3 +45,17 @@ def page(title: str, *sections: str, subtitle: str = "") -> str:
     sub = f'<p class="note">{esc(subtitle)}</p>' if subtitle else ""
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{sub}{''.join(sections)}</body></html>")
+
+
+def html_table(header: list[str], rows: list[list[str]], cell_class=None) -> str:
+    """Like :func:`table` but the cells are HTML already (escape them yourself);
+    ``cell_class(i, j)`` may return a class name for body cell (i, j)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for j, c in enumerate(r):
+            cls = cell_class(i, j) if cell_class else None
+            cells.append(f'<td class="{cls}">{c}</td>' if cls else f"<td>{c}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
