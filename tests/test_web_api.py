@@ -320,3 +320,17 @@ def test_serve_binds_loopback_by_default(web_runs, monkeypatch):
     assert r.exit_code == 0, r.output
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
     assert [m["id"] for m in TestClient(seen["app"]).get("/api/models").json()] == ["logreg"]
+
+
+def test_a_run_whose_data_is_not_here_still_predicts(tmp_path, digits_test):
+    from seethrough.trained import Preprocess
+    from seethrough.web import create_app
+
+    model = TrainedModel(["flatten", "linear(out=10)"], (8, 8, 1), [str(i) for i in range(10)],
+                         Preprocess.unit(1), meta={"model": "logreg", "dataset": "mnist"})
+    with TestClient(create_app([model.save(tmp_path / "elsewhere")])) as c:
+        r = c.get("/api/models/elsewhere/test-images")
+        assert r.status_code == 400 and "mnist" in r.json()["message"]
+        r = c.post("/api/models/elsewhere/predict", files=upload(png_bytes(big_digit(digits_test))))
+        assert r.status_code == 200
+        assert c.post("/api/models/elsewhere/predict", data={"test_index": "0"}).status_code == 400
