@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP) browser
 
-# Headless Chromium renders the HTML report in a test; install Debian's package when it is
+# Headless Chromium renders the HTML report and drives the web page in tests; install Debian's package when it is
 # missing and we can (root with apt-get). Never fails: without it that test is skipped.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 ; } || \
-	echo "note: chromium not installed; the report rendering test will be skipped"
+	echo "note: chromium not installed; the report rendering and web page tests will be skipped"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

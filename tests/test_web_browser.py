@@ -35,8 +35,8 @@ def find_chromium() -> str:
     for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
-    pytest.skip("Chromium not found at /usr/bin/chromium; install it with 'make setup' "
-                "(which runs apt-get install -y chromium) to run the browser test")
+    pytest.skip("Chromium not found at /usr/bin/chromium and 'make browser' (run by make setup and "
+                "make test) could not install it: it needs root and apt-get (apt-get install -y chromium)")
 
 
 @pytest.fixture(scope="module")
