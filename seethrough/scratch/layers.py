@@ -50,17 +50,22 @@ def windows(x: np.ndarray, k: int, stride: int) -> np.ndarray:
     return w[:, :, ::stride, ::stride]
 
 
+def offset_view(x: np.ndarray, i: int, j: int, oh: int, ow: int, stride: int) -> np.ndarray:
+    """The pixels at offset (i, j) inside every window: x[:, :, i + s*y, j + s*x] as an (N, C, OH, OW) view."""
+    return x[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+
+
 def add_windows(dwin: np.ndarray, shape: tuple, stride: int) -> np.ndarray:
-    """The adjoint of :func:`windows`: sum (N, C, OH, OW, k, k) window gradients into (N, C, H, W).
+    """The adjoint of :func:`windows`: sum (N, C, k, k, OH, OW) window gradients into (N, C, H, W).
 
     A pixel inside several windows receives the sum of their gradients. The loop runs over
     the k*k offsets inside a window, each one a strided slice of the whole batch.
     """
-    n, c, oh, ow, k, _ = dwin.shape
+    k, oh, ow = dwin.shape[2], dwin.shape[4], dwin.shape[5]
     dx = np.zeros(shape, dtype=dwin.dtype)
     for i in range(k):
         for j in range(k):
-            dx[:, :, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += dwin[..., i, j]
+            offset_view(dx, i, j, oh, ow, stride)[...] += dwin[:, :, i, j]
     return dx
 
 
@@ -110,27 +115,27 @@ class Conv2d(Layer):
         oh, ow = out_size(h, k, s, self.pad), out_size(w, k, s, self.pad)
         xp = pad_image(x, self.pad)                                  # (N, C, H+2p, W+2p)
         win = windows(xp, k, s)                                      # (N, C, OH, OW, k, k) view
-        # im2col: one row per output position, one column per (channel, i, j)
-        cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * oh * ow, c * k * k)
+        # im2col: for each image a (C*k*k, OH*OW) matrix, one column per output position
+        cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * k * k, oh * ow)
         weight = self.params["weight"]
-        out = cols @ weight.reshape(len(weight), -1).T               # (N*OH*OW, O)
+        out = np.matmul(weight.reshape(len(weight), -1), cols)       # (N, O, OH*OW)
         if "bias" in self.params:
-            out += self.params["bias"]
+            out += self.params["bias"][:, None]
         self._cache = (cols, xp.shape, (n, c, oh, ow))
-        return out.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2)       # (N, O, OH, OW)
+        return out.reshape(n, -1, oh, ow)                             # (N, O, OH, OW)
 
     def backward(self, dout, need_dx=True):
         cols, xp_shape, (n, c, oh, ow) = self._cache
         weight = self.params["weight"]
         o, k = len(weight), self.k
-        d2 = dout.transpose(0, 2, 3, 1).reshape(-1, o)                # (N*OH*OW, O)
-        self.grads["weight"] = (d2.T @ cols).reshape(weight.shape)    # (O, C, k, k)
+        d3 = dout.reshape(n, o, oh * ow)                              # (N, O, OH*OW)
+        self.grads["weight"] = np.matmul(d3, cols.transpose(0, 2, 1)).sum(0).reshape(weight.shape)
         if "bias" in self.params:
-            self.grads["bias"] = d2.sum(0)
+            self.grads["bias"] = d3.sum((0, 2))
         if not need_dx:
             return None
-        dcols = (d2 @ weight.reshape(o, -1)).reshape(n, oh, ow, c, k, k)
-        dxp = add_windows(dcols.transpose(0, 3, 1, 2, 4, 5), xp_shape, self.stride)  # (N, C, Hp, Wp)
+        dcols = np.matmul(weight.reshape(o, -1).T, d3)                # (N, C*k*k, OH*OW)
+        dxp = add_windows(dcols.reshape(n, c, k, k, oh, ow), xp_shape, self.stride)  # (N, C, Hp, Wp)
         p = self.pad
         return dxp[:, :, p:xp_shape[2] - p, p:xp_shape[3] - p] if p else dxp
 
@@ -145,20 +150,27 @@ class MaxPool2d(Layer):
         self.k, self.stride = k, stride or k
 
     def forward(self, x, train=False):
-        n, c, h, w = x.shape
         k, s = self.k, self.stride
-        oh, ow = out_size(h, k, s), out_size(w, k, s)
-        flat = windows(x, k, s).reshape(n, c, oh, ow, k * k)          # (N, C, OH, OW, k*k) copy
-        idx = flat.argmax(-1)                                         # first largest, as PyTorch
-        self._cache = (idx, x.shape)
-        return np.take_along_axis(flat, idx[..., None], -1)[..., 0]   # (N, C, OH, OW)
+        oh, ow = out_size(x.shape[2], k, s), out_size(x.shape[3], k, s)
+        out = offset_view(x, 0, 0, oh, ow, s).copy()                  # (N, C, OH, OW)
+        for i in range(k):                                            # the largest over the k*k offsets
+            for j in range(k):
+                np.maximum(out, offset_view(x, i, j, oh, ow, s), out=out)
+        self._cache = (x, out)
+        return out
 
     def backward(self, dout):
-        idx, shape = self._cache
-        k = self.k
-        dflat = np.zeros(idx.shape + (k * k,), dtype=dout.dtype)
-        np.put_along_axis(dflat, idx[..., None], dout[..., None], -1)
-        return add_windows(dflat.reshape(idx.shape + (k, k)), shape, self.stride)
+        x, out = self._cache
+        k, s = self.k, self.stride
+        oh, ow = out.shape[2:]
+        dx = np.zeros_like(x)
+        taken = np.zeros(out.shape, dtype=bool)
+        for i in range(k):  # the first offset (row by row) that holds the maximum gets the gradient, as PyTorch
+            for j in range(k):
+                hit = (offset_view(x, i, j, oh, ow, s) == out) & ~taken
+                offset_view(dx, i, j, oh, ow, s)[...] += np.where(hit, dout, 0)
+                taken |= hit
+        return dx
 
 
 class AvgPool2d(Layer):
@@ -178,8 +190,8 @@ class AvgPool2d(Layer):
 
     def backward(self, dout):
         k = self.k
-        dwin = np.broadcast_to((dout / (k * k))[..., None, None], dout.shape + (k, k))
-        return add_windows(dwin, self._shape, self.stride)
+        dwin = np.broadcast_to((dout / (k * k))[:, :, None, None], dout.shape[:2] + (k, k) + dout.shape[2:])
+        return add_windows(dwin, self._shape, self.stride)                # (N, C, H, W)
 
 
 class GlobalAvgPool(Layer):
@@ -206,10 +218,10 @@ class ReLU(Layer):
 
     def forward(self, x, train=False):
         self._mask = x > 0
-        return np.where(self._mask, x, 0).astype(x.dtype, copy=False)
+        return np.maximum(x, 0)
 
     def backward(self, dout):
-        return np.where(self._mask, dout, 0).astype(dout.dtype, copy=False)
+        return dout * self._mask
 
 
 class Flatten(Layer):
