@@ -69,6 +69,7 @@ class Explainer:
     name = ""
     paper = ""
     signed = False          # True when the map has meaningful negative values
+    own_prediction = False  # True when attribute() accepts target=None: the argmax of its forward on x
     uses_layer = False      # True when the method reads a hidden layer (``layer=``)
 
     def __init__(self, model, *, layer: str | None = None, batch_size: int = 32,
@@ -181,10 +182,16 @@ class Explainer:
         """The target class's score of each row: (N, K), (N,) -> (N,)."""
         return logits.gather(1, target[:, None])[:, 0]
 
-    def targets_for(self, x: torch.Tensor, target: list | None) -> torch.Tensor:
-        """Target indices (N,) for prepared input x: given ones, else the predicted class."""
+    def targets_for(self, x: torch.Tensor, target: list | None) -> torch.Tensor | None:
+        """Target indices (N,) for prepared input x: given ones, else the predicted class.
+
+        None when no target is given and the method finds the predicted class in its own
+        forward pass on x (``own_prediction``), which saves one forward pass.
+        """
         if target is not None and all(t is not None for t in target):
             return torch.tensor(target, device=x.device)
+        if target is None and self.own_prediction:
+            return None
         with torch.no_grad():
             pred = self.net(x).argmax(1)
         if target is None:
@@ -215,16 +222,23 @@ class Explainer:
         return maps[0] if single else maps
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Prepared input (B, C, H, W), target indices (B,) -> maps (B, H, W)."""
+        """Prepared input (B, C, H, W), target indices (B,) -> maps (B, H, W).
+
+        ``target`` is None only for methods with ``own_prediction``.
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
-    def input_gradient(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """d score[target] / d x for prepared x (B, C, H, W), split to bound memory."""
+    def input_gradient(self, x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """d score[target] / d x for prepared x (B, C, H, W), split to bound memory.
+
+        ``target`` None: each row's own predicted class.
+        """
         grads = []
         step = self.chunk()
         for i in range(0, len(x), step):
             xi = x[i:i + step].detach().requires_grad_(True)
-            score = self.pick(self.net(xi), target[i:i + step]).sum()
+            logits = self.net(xi)
+            score = self.pick(logits, logits.argmax(1) if target is None else target[i:i + step]).sum()
             grads.append(torch.autograd.grad(score, xi)[0])
         return torch.cat(grads)  # (B, C, H, W)

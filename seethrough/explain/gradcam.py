@@ -29,6 +29,7 @@ class GradCAM(Explainer):
     name = "gradcam"
     paper = "Selvaraju et al. 2017, arXiv:1610.02391"
     uses_layer = True
+    own_prediction = True
 
     @classmethod
     def check_model(cls, model):
@@ -41,7 +42,8 @@ class GradCAM(Explainer):
     def attribute(self, x, target):
         with self.hooked(self.layer):
             x = x.detach().requires_grad_(True)  # so the layer's output is on the graph in any model
-            score = self.pick(self.net(x), target).sum()
+            logits = self.net(x)
+            score = self.pick(logits, logits.argmax(1) if target is None else target).sum()
             acts = self.activations[self.layer]                 # (B, K, h, w)
             torch.autograd.grad(score, acts)                    # fills self.gradients through the hook
             grads = self.gradients[self.layer]                  # (B, K, h, w)

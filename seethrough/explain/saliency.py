@@ -22,6 +22,7 @@ def saliency_map(grad: torch.Tensor) -> torch.Tensor:
 class Saliency(Explainer):
     name = "saliency"
     paper = "Simonyan et al. 2014, arXiv:1312.6034"
+    own_prediction = True
 
     def attribute(self, x, target):
         return saliency_map(self.input_gradient(x, target))  # (B, H, W)
