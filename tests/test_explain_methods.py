@@ -183,3 +183,13 @@ def test_every_model_every_method(name, method):
     maps = explain(model, images, method, **opts)
     assert maps.shape == (2, 32, 32) and maps.dtype == np.float32 and np.isfinite(maps).all()
     assert no_hooks(model)
+
+
+def test_explain_a_fitted_image_classifier():
+    from seethrough.data import load_splits
+
+    train = load_splits("digits")["train"]
+    clf = st.ImageClassifier(model="smallcnn", epochs=1, device="cpu").fit(train.images[:200], train.labels[:200])
+    cam = st.explain(clf, train.images[0], method="gradcam")
+    np.testing.assert_allclose(cam, explain(clf.model_, train.images[:1], "gradcam")[0])
+    assert cam.shape == (8, 8)
