@@ -69,12 +69,15 @@ def page(server_url):
         browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         pg = browser.new_page(viewport={"width": 1300, "height": 1800})
         pg.set_default_timeout(20_000)
-        errors = []
+        errors, outside = [], []
         pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        pg.route(lambda url: not url.startswith(server_url) and not url.startswith("data:"),
+                 lambda route: (outside.append(route.request.url), route.abort()))
         pg.goto(server_url)
         yield pg
         browser.close()
         assert not errors, f"JavaScript errors on the page: {errors}"
+        assert not outside, f"the page asked for something beyond the server: {outside}"
 
 
 def test_the_page_shows_an_image_flowing_through_the_model(page, web_runs, tmp_path):  # noqa: F811
@@ -140,3 +143,9 @@ def test_a_file_that_is_not_an_image_shows_the_servers_message(page, tmp_path):
     bad.write_text("not really a picture")
     page.set_input_files("#file-input", str(bad))
     sync_api.expect(page.locator("#error")).to_contain_text("not an image in an accepted format")
+
+
+def test_the_api_documentation_renders_offline(page, server_url):
+    page.goto(f"{server_url}/docs")
+    sync_api.expect(page.locator('[data-path="/api/models/{model_id}/predict"]')).to_have_count(1)
+    page.goto(server_url)

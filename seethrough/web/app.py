@@ -41,6 +41,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _fastapi(**kwargs) -> FastAPI:
+    """FastAPI whose /docs page uses a bundled Swagger UI (fastapi-offline): the page works
+    offline and loads nothing from a CDN. Without that package, FastAPI's CDN-based /docs."""
+    try:
+        from fastapi_offline import FastAPIOffline
+    except ImportError:
+        return FastAPI(**kwargs)
+    return FastAPIOffline(**kwargs)
+
+
 def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
                max_pixels: int = MAX_PIXELS) -> FastAPI:
     """A FastAPI app serving ``runs`` (run folders, or a ready :class:`RunStore`).
@@ -48,7 +58,7 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
     ``max_bytes`` limits an uploaded file's size and ``max_pixels`` its width x height.
     """
     store = runs if isinstance(runs, RunStore) else RunStore(runs, data_dir=data_dir, device=device)
-    app = FastAPI(title="seethrough", version=__version__,
+    app = _fastapi(title="seethrough", version=__version__,
                   description="Watch an image flow through your own trained model: predictions, "
                               "layers, feature maps, kernels, the arithmetic of a convolution, "
                               "and explanations with their faithfulness scores.")
