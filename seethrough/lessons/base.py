@@ -78,4 +78,8 @@ def fmt(v, digits: int = 3) -> str:
 
 def dot_text(window, kernel, digits: int = 3) -> str:
     """'a*b + c*d + ...' for a window and a kernel of the same shape."""
-    return " + ".join(f"{fmt(a, digits)}·{fmt(b, digits)}" for a, b in zip(np.ravel(window), np.ravel(kernel)))
+    def term(v):
+        text = fmt(v, digits)
+        return f"({text})" if text.startswith("-") else text
+
+    return " + ".join(f"{term(a)}·{term(b)}" for a, b in zip(np.ravel(window), np.ravel(kernel)))
