@@ -31,7 +31,7 @@ def conv(image: np.ndarray, kernel: np.ndarray, stride: int = 1, padding: int = 
     layer = L.Conv2d("conv1", x.shape[1], 1, w.shape[-1], stride, padding, True, dtype=np.float64)
     layer.params["weight"], layer.params["bias"] = w, np.array([bias], dtype=np.float64)
     out = layer.forward(x)[0, 0]                                      # (OH, OW)
-    cols = layer._cache[0][0].T.reshape(out.shape + w.shape[1:])      # (OH*OW, C*k*k) -> (OH, OW, C, k, k)
+    cols = layer._cache[0].T.reshape(out.shape + w.shape[1:])         # (OH*OW, C*k*k) -> (OH, OW, C, k, k)
     return out, cols
 
 

@@ -115,27 +115,27 @@ class Conv2d(Layer):
         oh, ow = out_size(h, k, s, self.pad), out_size(w, k, s, self.pad)
         xp = pad_image(x, self.pad)                                  # (N, C, H+2p, W+2p)
         win = windows(xp, k, s)                                      # (N, C, OH, OW, k, k) view
-        # im2col: for each image a (C*k*k, OH*OW) matrix, one column per output position
-        cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * k * k, oh * ow)
+        # im2col: one (C*k*k, N*OH*OW) matrix, one column per output position of the batch
+        cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * k * k, n * oh * ow)
         weight = self.params["weight"]
-        out = np.matmul(weight.reshape(len(weight), -1), cols)       # (N, O, OH*OW)
+        out = weight.reshape(len(weight), -1) @ cols                  # (O, N*OH*OW): one matrix product
         if "bias" in self.params:
             out += self.params["bias"][:, None]
         self._cache = (cols, xp.shape, (n, c, oh, ow))
-        return out.reshape(n, -1, oh, ow)                             # (N, O, OH, OW)
+        return np.ascontiguousarray(out.reshape(-1, n, oh, ow).transpose(1, 0, 2, 3))  # (N, O, OH, OW)
 
     def backward(self, dout, need_dx=True):
         cols, xp_shape, (n, c, oh, ow) = self._cache
         weight = self.params["weight"]
         o, k = len(weight), self.k
-        d3 = dout.reshape(n, o, oh * ow)                              # (N, O, OH*OW)
-        self.grads["weight"] = np.matmul(d3, cols.transpose(0, 2, 1)).sum(0).reshape(weight.shape)
+        d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(o, -1)  # (O, N*OH*OW)
+        self.grads["weight"] = (d2 @ cols.T).reshape(weight.shape)    # (O, C, k, k)
         if "bias" in self.params:
-            self.grads["bias"] = d3.sum((0, 2))
+            self.grads["bias"] = d2.sum(1)
         if not need_dx:
             return None
-        dcols = np.matmul(weight.reshape(o, -1).T, d3)                # (N, C*k*k, OH*OW)
-        dxp = add_windows(dcols.reshape(n, c, k, k, oh, ow), xp_shape, self.stride)  # (N, C, Hp, Wp)
+        dcols = (weight.reshape(o, -1).T @ d2).reshape(c, k, k, n, oh, ow)  # (C*k*k, N*OH*OW) unfolded
+        dxp = add_windows(dcols.transpose(3, 0, 1, 2, 4, 5), xp_shape, self.stride)  # (N, C, Hp, Wp)
         p = self.pad
         return dxp[:, :, p:xp_shape[2] - p, p:xp_shape[3] - p] if p else dxp
 
