@@ -94,6 +94,7 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.argument("data")
 @click.option("--model", "model_name", default="smallcnn", show_default=True,
               help="A registered model (seethrough models) or a JSON spec file.")
+@click.option("--recipe", default=None, help="A named preset for DATA, e.g. fast or keras (options given here win).")
 @click.option("--epochs", default=10, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", default=1e-3, show_default=True, help="Learning rate.")
@@ -119,7 +120,7 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
           label_smoothing, val_fraction, patience, normalize, seed, device, out, name, resume, data_dir,
-          size, strict, engine="torch", snapshots=False):
+          size, strict, engine="torch", snapshots=False, recipe=None):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -127,6 +128,14 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     from ..trained import TrainedModel
     from ..train import TrainConfig, fit, new_model
 
+    if recipe:  # the recipe's values for every option not given on the command line
+        from ..recipes import OPTIONS as recipe_options, get_recipe, merge_options
+
+        ctx, recipe = click.get_current_context(), get_recipe(data, recipe)
+        given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+        o = merge_options(recipe, ctx.params, given)
+        model_name, normalize, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment, \
+            label_smoothing, val_fraction = (o[k] for k in recipe_options)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
                       weight_decay=weight_decay, schedule=schedule, augment=augment,
                       label_smoothing=label_smoothing, val_fraction=val_fraction, patience=patience,
@@ -142,6 +151,10 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         model = new_model(model_name, trainset, normalize=normalize, seed=seed,
                           meta={"data": str(Path(data).resolve()) if Path(data).exists() else data,
                                 "data_options": {"size": size}})
+        if recipe:
+            from ..recipes import prepare_model
+
+            prepare_model(recipe, model, trainset.images)
     if model.class_names != trainset.class_names:
         raise SeethroughError(f"{run_dir}: its classes {model.class_names} differ from {data}'s")
     console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "

@@ -1,0 +1,81 @@
+"""Training recipes: option merging, the whitening first layer, test-time flips, the --recipe option."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from click.testing import CliRunner
+
+from conftest import write_image_folder
+from seethrough import recipes
+from seethrough.cli import cli
+from seethrough.errors import SeethroughError
+from seethrough.recipes import Recipe, get_recipe, merge_options, predict_tta, whiten_first_conv
+from seethrough.train import new_model
+
+
+def test_get_recipe_and_unknown_names():
+    assert get_recipe("cifar10", "fast").model == "fastcifar-s"
+    assert get_recipe("/some/where/cifar10-jpeg", "keras").options["batch_size"] == 64
+    with pytest.raises(SeethroughError, match="--recipe 'slow'.*cifar10 --recipe fast"):
+        get_recipe("cifar10", "slow")
+    with pytest.raises(SeethroughError, match="for 'digits'"):
+        get_recipe("digits", "fast")
+
+
+def test_given_options_win_over_the_recipe():
+    r = get_recipe("mnist", "fast")
+    merged = merge_options(r, {"epochs": 9, "lr": 0.5, "seed": 3}, given={"epochs", "seed"})
+    assert merged["epochs"] == 9 and merged["seed"] == 3
+    assert merged["lr"] == r.options["lr"] and merged["model_name"] == "fastmnist"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_whitening_makes_the_patch_covariance_the_identity(channels):
+    from seethrough.data import ImageDataset
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, size=(60, 12, 12, channels)).astype(np.float64)
+    smooth = (base + np.roll(base, 1, 1) + np.roll(base, 1, 2)) / 3  # correlated neighbours
+    data = ImageDataset(smooth.astype(np.uint8), np.arange(60) % 3, ["a", "b", "c"])
+    model = new_model("fastmnist", data)
+    whiten_first_conv(model, data.images, eps=0.0)
+    conv = model.net[0]
+    assert not conv.weight.requires_grad and conv.bias.requires_grad
+    with torch.no_grad():
+        out = conv(model.prepare(data.images)).double()                # (N, 2d, H-1, W-1)
+    d = 4 * channels
+    feats = out[:, :d].permute(0, 2, 3, 1).reshape(-1, d)              # the positive half
+    np.testing.assert_allclose(feats.mean(0).numpy(), 0, atol=1e-4)
+    np.testing.assert_allclose(torch.cov(feats.T).numpy(), np.eye(d), atol=1e-3)
+    np.testing.assert_allclose(out[:, d:].numpy(), -out[:, :d].numpy(), atol=1e-5)
+
+
+def test_predict_tta_averages_the_image_and_its_mirror(tiny_images):
+    model = new_model("tinyvgg", tiny_images)
+    x = tiny_images.images[:10]
+    p = F.softmax(torch.from_numpy(model.logits(x)), 1) + F.softmax(torch.from_numpy(model.logits(x[:, :, ::-1])), 1)
+    np.testing.assert_allclose(predict_tta(model, x, batch_size=4), p.numpy() / 2, atol=1e-6)
+
+
+def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
+    folder = write_image_folder(tmp_path / "tinyset", n_per_class=10, size=(12, 12), mode="L")
+    recipe = Recipe("quick", ("tinyset",), "test recipe",
+                    {"model_name": "fastmnist", "normalize": "standard", "epochs": 5, "batch_size": 8,
+                     "lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4,
+                     "schedule": "onecycle", "augment": "shift", "label_smoothing": 0.1, "val_fraction": 0.0},
+                    whiten=True)
+    monkeypatch.setattr(recipes, "RECIPES", recipes.RECIPES + [recipe])
+    res = CliRunner().invoke(cli, ["train", str(folder), "--recipe", "quick", "--epochs", "2",
+                                   "--out", str(tmp_path / "runs"), "--name", "r", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "runs" / "r" / "model.json").read_text())
+    assert info["model"] == "fastmnist" and info["recipe"] == "quick"
+    assert info["train"]["epochs"] == 2                     # given on the command line
+    assert info["train"]["optimizer"] == "sgd" and info["train"]["batch_size"] == 8  # from the recipe
+    lines = (tmp_path / "runs" / "r" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
