@@ -86,20 +86,14 @@ def test_conv2d(shape, out, k, stride, pad, bias, seed):
     check(layer, x, lambda xt, p: F.conv2d(xt, p["weight"], p.get("bias"), stride=stride, padding=pad), seed=seed)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
 @SETTINGS
 @given(shape=images, k=st.integers(1, 3), stride=st.sampled_from([None, 1, 2, 3]), seed=st.integers(0, 2**16))
-def test_maxpool(shape, k, stride, seed):
+def test_pooling(kind, shape, k, stride, seed):
     x = np.random.default_rng(seed).standard_normal(shape)
-    layer = L.MaxPool2d("maxpool1", k, stride)
-    check(layer, x, lambda xt, p: F.max_pool2d(xt, k, stride or k), seed=seed)
-
-
-@SETTINGS
-@given(shape=images, k=st.integers(1, 3), stride=st.sampled_from([None, 1, 2, 3]), seed=st.integers(0, 2**16))
-def test_avgpool(shape, k, stride, seed):
-    x = np.random.default_rng(seed).standard_normal(shape)
-    layer = L.AvgPool2d("avgpool1", k, stride)
-    check(layer, x, lambda xt, p: F.avg_pool2d(xt, k, stride or k), seed=seed)
+    layer = L.MaxPool2d("maxpool1", k, stride) if kind == "max" else L.AvgPool2d("avgpool1", k, stride)
+    torch_pool = F.max_pool2d if kind == "max" else F.avg_pool2d
+    check(layer, x, lambda xt, p: torch_pool(xt, k, stride or k), seed=seed)
 
 
 @SETTINGS
