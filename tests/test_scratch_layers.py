@@ -212,3 +212,15 @@ def test_conv_refuses_kernel_larger_than_padded_image():
     layer = L.Conv2d("conv1", 1, 1, 5, pad=0, dtype=np.float64)
     with pytest.raises(ModelError, match="5x5 kernel is larger"):
         layer.forward(np.zeros((1, 1, 3, 3)))
+
+
+@pytest.mark.parametrize("k,stride", [(2, 2), (3, 1), (2, 1)])
+def test_maxpool_ties_go_where_pytorch_sends_them(k, stride):
+    """Windows full of equal values (zeros after ReLU): the gradient goes to the same input as PyTorch's."""
+    rng = np.random.default_rng(k * 10 + stride)
+    x = rng.integers(0, 2, (2, 3, 6, 6)).astype(np.float64)
+    layer = L.MaxPool2d("maxpool1", k, stride)
+    g = rng.standard_normal(layer.forward(x).shape)
+    xt = torch.tensor(x, requires_grad=True)
+    F.max_pool2d(xt, k, stride).backward(torch.from_numpy(g))
+    assert np.allclose(layer.backward(g), xt.grad.numpy(), atol=1e-12)
