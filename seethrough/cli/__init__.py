@@ -4,6 +4,7 @@ from . import core  # noqa: F401  (registers demo, datasets, models, train, eval
 from . import serve  # noqa: F401  (registers serve)
 from . import lesson  # noqa: F401  (registers lesson)
 from . import explain  # noqa: F401  (registers explain, report)
+from . import export  # noqa: F401  (registers export)
 from .app import cli, main, run
 
 __all__ = ["cli", "main", "run"]
