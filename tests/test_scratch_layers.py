@@ -144,18 +144,12 @@ def test_dropout(shape, p, seed):
     def reseed():
         layer.rng = np.random.default_rng(seed)
 
-    masks = []
-
     def torch_dropout(xt, _):  # the same mask as the numpy layer drew, applied by torch
-        masks.append(layer._mask)
         keep = np.random.default_rng(seed).random(shape) >= p
         return xt * torch.from_numpy(keep / (1 - p)) if p else xt
 
     check(layer, x, torch_dropout, train=True, seed=seed, reseed=reseed)
-    kept = (layer.forward(x, True) != 0).mean()
     assert np.array_equal(layer.forward(x, False), x)  # evaluation: identity
-    if p == 0:
-        assert kept == 1
 
 
 @SETTINGS

@@ -42,6 +42,22 @@ def test_torch_weights_give_the_same_logits_in_numpy(name, hwc, tiny_images):
     assert np.array_equal(zt.argmax(1), zn.argmax(1))
 
 
+@pytest.mark.parametrize("name", list_models())
+def test_numpy_weights_give_the_same_logits_in_torch(name, tmp_path):
+    """The other way round: weights drawn by the NumPy engine, saved to a run folder, read by PyTorch."""
+    from seethrough.data import ImageDataset
+
+    data = ImageDataset(images(20, 32, 32, 3), np.arange(20) % 10, [str(i) for i in range(10)], "random")
+    model = new_model(name, data, seed=0)
+    net = Net(model.spec, model.in_chw, seed=7)  # NumPy's own initial weights, not torch's
+    bridge.copy_to_torch(net, model).save(tmp_path / "run")
+    loaded = TrainedModel.load(tmp_path / "run")
+    x = images(5, 32, 32, 3, seed=3)
+    zn, zt = bridge.logits(model, x, net), loaded.logits(x)
+    assert np.abs(zt - zn).max() < 1e-4
+    assert np.array_equal(zt.argmax(1), zn.argmax(1))
+
+
 BN_SPEC = ["conv(out=4, k=3, pad=1)", "batchnorm", "relu", "maxpool(k=2)", "conv(out=6, k=3, stride=2)",
            "relu", "gap", "dropout(p=0.2)", "linear(out=5)", "batchnorm", "relu", "linear(out=3)"]
 
