@@ -16,6 +16,15 @@ from seethrough.lessons.render import lesson_html
 from seethrough.models import create_spec, list_models
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """These arrays are small; one BLAS thread avoids OpenBLAS's slowdown when the cores are shared."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def t(a):
     return torch.tensor(np.asarray(a, dtype=np.float64))
 

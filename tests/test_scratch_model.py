@@ -21,6 +21,15 @@ from seethrough.trained import TrainedModel
 from conftest import write_image_folder
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """These arrays are small; one BLAS thread avoids OpenBLAS's slowdown when the cores are shared."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def images(n, h, w, c, seed=0):
     return np.random.default_rng(seed).integers(0, 256, size=(n, h, w, c), dtype=np.uint8)
 
