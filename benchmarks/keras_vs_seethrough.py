@@ -46,12 +46,20 @@ model = keras.Sequential([keras.Input((32, 32, 3)),
     L.Dense(10)])
 model.compile(optimizer=keras.optimizers.Adam(1e-3),
               loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+class EpochTimes(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        times.append(time.perf_counter() - self.t)
+
+times = []
 t0 = time.perf_counter()
-model.fit(x, y, epochs=epochs, batch_size=64, verbose=2)
+model.fit(x, y, epochs=epochs, batch_size=64, verbose=2, callbacks=[EpochTimes()])
 t_train = time.perf_counter() - t0
 t1 = time.perf_counter()
 _, acc = model.evaluate(xt, yt, batch_size=1000, verbose=0)
-print(json.dumps({"tf": f"{tf.__version__}, Keras {keras.__version__}", "train": t_train, "score": time.perf_counter() - t1, "accuracy": acc}))
+print(json.dumps({"tf": f"{tf.__version__}, Keras {keras.__version__}", "train": t_train, "epochs": times, "score": time.perf_counter() - t1, "accuracy": acc}))
 """
 
 
@@ -70,7 +78,7 @@ def main() -> None:
 
     print(f"seethrough {args.epochs} epochs, batch 64, Adam, /255:", flush=True)
     st = run_and_print("cifar10", "keras", 0, False, epochs=args.epochs)
-    rows = [("seethrough", st["accuracy"], st["seconds_train"])]
+    rows = [("seethrough", st["accuracy"], st["seconds_train"], [h["seconds"] for h in st["history"]])]
     if not args.skip_keras:
         if not TF_PYTHON.is_file():
             sys.exit(f"{TF_PYTHON}: missing; create the benchmark's TensorFlow environment (see the docstring)")
@@ -87,16 +95,21 @@ def main() -> None:
         for ln in lines[:-1]:
             print("  " + ln)
         k = json.loads(lines[-1])
-        rows.append((f"Keras (TensorFlow {k['tf']})", k["accuracy"], k["train"]))
-    print(f"\n{'framework':<28} {'test acc':>8} {'train s':>8} {'s/epoch':>8} {'GFLOP/s':>8} {'of peak':>8}")
-    for name, acc, sec in rows:
-        print(f"{name:<28} {acc:8.2%} {sec:8.1f} {sec / args.epochs:8.1f} {flop / sec / 1e9:8.1f} "
-              f"{flop / sec / 1e9 / peak:8.1%}")
+        rows.append((f"Keras (TF {k['tf']})", k["accuracy"], k["train"], k["epochs"]))
+    # On a shared machine other jobs slow some epochs; the fastest epoch shows each framework's own speed.
+    print(f"\n{'framework':<36} {'test acc':>8} {'train s':>8} {'fastest epoch s':>15} {'GFLOP/s':>8} "
+          f"{'of peak':>8}")
+    for name, acc, sec, ep in rows:
+        best = min(ep)
+        print(f"{name:<36} {acc:8.2%} {sec:8.1f} {best:15.1f} {flop / args.epochs / best / 1e9:8.1f} "
+              f"{flop / args.epochs / best / 1e9 / peak:8.1%}")
+    print(f"(GFLOP/s from the fastest epoch, {flop / args.epochs / 1e12:.2f} TFLOP each; peak {peak:.0f} GFLOP/s "
+          "measured at the start of this run)")
     if len(rows) == 2:
-        ratio = rows[0][2] / rows[1][2]
+        ratio, ratio_best = rows[0][2] / rows[1][2], min(rows[0][3]) / min(rows[1][3])
         met = rows[0][1] >= rows[1][1] and ratio <= 1 / 3
-        print(f"seethrough / Keras wall time: {ratio:.2f} (goal <= 0.33 with accuracy >= Keras's): "
-              f"{'met' if met else 'not met'}")
+        print(f"seethrough / Keras wall time: {ratio:.2f}, fastest epoch: {ratio_best:.2f} "
+              f"(goal <= 0.33 with accuracy >= Keras's): {'met' if met else 'not met'}")
 
 
 if __name__ == "__main__":
