@@ -66,7 +66,7 @@ RECIPES: list[Recipe] = [
            whiten=True),
     Recipe("fast", ("fashion-mnist",),
            "fastmnist, whitened first conv, SGD one-cycle, label smoothing, shifts and flips",
-           {**_FAST_SGD, "model_name": "fastmnist", "epochs": 4, "batch_size": 256, "lr": 0.2,
+           {**_FAST_SGD, "model_name": "fastmnist", "epochs": 5, "batch_size": 256, "lr": 0.2,
             "weight_decay": 5e-4, "augment": "shift+flip", "label_smoothing": 0.1, "val_fraction": 0.0},
            whiten=True, tta=True),
 ]
