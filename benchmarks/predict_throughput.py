@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/predict_throughput.py [--model seed-cnn] [--run RUN] [--threads 2]
 
 Both start from uint8 (N, 32, 32, 3) images and end with logits, preprocessing included:
-seethrough through ``TrainedModel.logits`` (PyTorch), ONNX Runtime through the file that
+seethrough through ``TrainedModel.logits`` (eager PyTorch) and through
+``seethrough.export.torchscript_predictor`` (traced, frozen, oneDNN-fused), ONNX Runtime through the file that
 ``seethrough export`` writes. Weights come from RUN if given, else a fresh model (speed does not
 depend on the values). The outputs are checked to agree before timing.
 """
@@ -41,7 +42,7 @@ def main() -> None:
     print(info)
 
     from seethrough.data import ImageDataset
-    from seethrough.export import export_onnx, onnx_logits, onnx_session
+    from seethrough.export import export_onnx, onnx_logits, onnx_session, torchscript_predictor
     from seethrough.train import new_model
     from seethrough.trained import TrainedModel
 
@@ -54,9 +55,12 @@ def main() -> None:
     model.net.eval()
     with tempfile.TemporaryDirectory() as tmp:
         sess = onnx_session(export_onnx(model, f"{tmp}/m.onnx"), threads=args.threads)
-        diff = np.abs(onnx_logits(sess, x) - model.logits(x, batch_size=args.batch)).max()
+        fast = torchscript_predictor(model, args.batch)
+        ref = model.logits(x, batch_size=args.batch)
+        diff = max(np.abs(onnx_logits(sess, x) - ref).max(), np.abs(fast(x) - ref).max())
         rows = [("seethrough (TrainedModel.logits)",
                  images_per_s(lambda b: model.logits(b, batch_size=args.batch), x, args.seconds)),
+                ("seethrough (torchscript_predictor)", images_per_s(fast, x, args.seconds)),
                 ("ONNX Runtime (exported model)", images_per_s(lambda b: onnx_logits(sess, b), x, args.seconds))]
     import onnxruntime
     import torch
@@ -66,7 +70,8 @@ def main() -> None:
     print(f"{'path':<36} {'images/s':>10}")
     for name, ips in rows:
         print(f"{name:<36} {ips:10.0f}")
-    print(f"seethrough / ONNX Runtime: {rows[0][1] / rows[1][1]:.2f}")
+    for name, ips in rows[:2]:
+        print(f"{name} / ONNX Runtime: {ips / rows[2][1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,15 @@ def test_bad_format_and_missing_run(tiny_images, tmp_path, capsys):
         export_run(tmp_path / "nope")
     assert main(["export", str(tmp_path / "run"), "--format", "coreml"]) == 2
     assert "--format must be one of onnx" in capsys.readouterr().err.replace("\n", "")
+
+
+@pytest.mark.parametrize("name", ["smallcnn", "fastcifar-s"])  # fastcifar-s: batch norm gets folded
+def test_torchscript_predictor_matches_the_model(tiny_images, name):
+    from seethrough.export import torchscript_predictor
+
+    model = new_model(name, tiny_images, seed=2)
+    fit(model, tiny_images, TrainConfig(epochs=1, device="cpu", val_fraction=0))
+    predict = torchscript_predictor(model, example_batch=8)
+    for n in (1, 8, 13):  # other batch sizes than the traced one
+        x = tiny_images.images[:n]
+        np.testing.assert_allclose(predict(x), model.logits(x), rtol=1e-4, atol=1e-4)
