@@ -199,26 +199,16 @@ def _save_evaluation(run_dir: Path, ev) -> Path:
 @click.option("--device", default="cpu", show_default=True)
 def evaluate(run, data, data_dir, device):
     """Accuracy, per-class precision and recall, and a confusion matrix PNG for RUN."""
-    from ..data import load_splits
-    from ..errors import SeethroughError
+    from ..errors import RunError
     from ..evaluate import evaluate as evaluate_model
+    from ..report.run_report import load_test_split
     from ..trained import TrainedModel
 
     model = TrainedModel.load(run, device=device)
-    source = data or model.meta.get("data") or model.meta.get("dataset")
-    if not source:
-        raise SeethroughError(f"{run}: model.json does not say which data it was trained on; pass --data")
-    size = (model.meta.get("data_options") or {}).get("size")
-    testset = load_splits(source, data_dir=data_dir, size=size,
-                          seed=(model.meta.get("train") or {}).get("seed", 0))["test"]
-    if testset.class_names != model.class_names:
-        raise SeethroughError(f"{source}: classes {testset.class_names} differ from the run's {model.class_names}")
-    if testset.image_shape != model.input_shape:
-        from ..data import ImageDataset
-        import numpy as np
-
-        testset = ImageDataset(np.stack([model.to_input(im) for im in testset.images]), testset.labels,
-                               testset.class_names, testset.name)
+    try:
+        testset = load_test_split(model, data, data_dir)
+    except RunError as exc:
+        raise RunError(f"{run}: {exc}") from None
     ev = evaluate_model(model, testset)
     png = _save_evaluation(Path(run), ev)
     table = Table(title=f"{run} on {testset.name} test split ({len(testset)} images): accuracy {_pct(ev.accuracy)}")
