@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -71,6 +72,9 @@ class Ranks:
             return net
         from torch.nn.parallel import DistributedDataParallel
 
+        # a conv with one input channel gets gradient strides that differ from DDP's bucket
+        # only on that size-1 dimension; DDP copies such a gradient and warns, needlessly
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(net, device_ids=ids)
 
