@@ -127,6 +127,7 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     from ..evaluate import evaluate
     from ..trained import TrainedModel
     from ..train import TrainConfig, fit, new_model
+    from ..train.distributed import rank, world_size
 
     if recipe:  # the recipe's values for every option not given on the command line
         from ..recipes import OPTIONS as recipe_options, get_recipe, merge_options
@@ -140,6 +141,9 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
                       weight_decay=weight_decay, schedule=schedule, augment=augment,
                       label_smoothing=label_smoothing, val_fraction=val_fraction, patience=patience,
                       seed=seed, device=device).check()
+    if engine == "numpy" and world_size() > 1:
+        raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
+                              "(use --engine torch under torchrun)")
     parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
     trainset, testset = parts["train"], parts["test"]
     base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"
@@ -157,8 +161,10 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
             prepare_model(recipe, model, trainset.images)
     if model.class_names != trainset.class_names:
         raise SeethroughError(f"{run_dir}: its classes {model.class_names} differ from {data}'s")
-    console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
-                  f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}")
+    if rank() == 0:  # under torchrun, rank 0 speaks for all
+        console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
+                      f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}"
+                      + (f" on {world_size()} processes" if world_size() > 1 else ""))
     if engine == "numpy":
         if snapshots:
             raise SeethroughError("--snapshots works with --engine torch only")
@@ -172,6 +178,8 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
 
             on_epoch = Snapshots(run_dir, testset.images[0], label=testset.class_names[testset.labels[0]])
         history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True, on_epoch=on_epoch)
+    if rank() != 0:  # under torchrun the other ranks are done: rank 0 evaluates and writes the run folder
+        return
     ev = evaluate(model, testset)
     _save_evaluation(run_dir, ev)
     last = history[-1] if history else {}

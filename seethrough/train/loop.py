@@ -25,6 +25,7 @@ from ..data.dataset import ImageDataset, split_indices
 from ..errors import SeethroughError
 from ..trained import TrainedModel, resolve_device, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
+from .distributed import join, leaves_group
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 AUGMENTS = ("none", "shift", "flip", "shift+flip")
@@ -136,6 +137,7 @@ class _Progress:
             self.bar.console.print(text)
 
 
+@leaves_group  # distributed: ends the process group that join() below started
 def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
         val: ImageDataset | None = None, run_dir=None, resume: bool = False,
         progress: bool = False, on_epoch=None) -> list[dict]:
@@ -146,9 +148,15 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     model.json, metrics.jsonl and a checkpoint are written after every epoch, and
     ``resume=True`` continues from that checkpoint. ``on_epoch(epoch, model)`` is
     called after each epoch (used for snapshots).
+
+    Under ``torchrun`` (``$WORLD_SIZE > 1``) every process trains its part of each
+    batch with DistributedDataParallel (see :mod:`.distributed`); only rank 0 shows
+    progress, calls ``on_epoch`` and writes ``run_dir``.
     """
     cfg = (config or TrainConfig()).check()
     device = resolve_device(cfg.device)
+    dd = join(device)  # one process, or this rank of the process group torchrun started
+    device = dd.device  # distributed on CUDA: cuda:LOCAL_RANK
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
 
@@ -178,9 +186,12 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
         start = info["epoch"] + 1
         if info.get("stopped"):
             start = cfg.epochs
+    if dd.rank > 0:  # distributed: the other ranks draw their own dropout masks
+        torch.manual_seed(cfg.seed + 1000 * start + dd.rank)
+    train_net = dd.wrap(net)  # distributed: DDP averages the ranks' gradients; else net itself
     model.meta["train"] = asdict(cfg)
 
-    with _Progress(progress, cfg.epochs, steps * cfg.epochs) as bar:
+    with _Progress(progress and dd.rank == 0, cfg.epochs, steps * cfg.epochs) as bar:
         for epoch in range(start, cfg.epochs):
             net.train()
             t0, seen = time.perf_counter(), 0
@@ -196,22 +207,31 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                 if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the batch
                     pad = max(1, xb.shape[-1] // 8) if "shift" in cfg.augment else 0
                     xb = augment(xb, rng, pad=pad, flip="flip" in cfg.augment)
-                out = net(xb.contiguous(memory_format=fmt))
-                loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing)
+                batch = len(idx)
+                if dd.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
+                    xb, idx = dd.part(xb), dd.part(idx)
+                out = train_net(xb.contiguous(memory_format=fmt))
+                if dd.active:  # distributed: this rank's share of the batch's mean loss; DDP averages the ranks
+                    loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing,
+                                           reduction="sum") * (dd.world / batch)
+                else:
+                    loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 seen += len(idx)
-                loss_sum += loss.detach().double() * len(idx)
+                loss_sum += loss.detach().double() * (batch / dd.world)  # this rank's part of the loss sum
                 correct += (out.detach().argmax(1) == y[idx]).sum()
                 if bar.bar is not None and (step % 20 == 19 or step == steps - 1):
                     bar.update(epoch, step + 1, steps, loss=loss_sum.item() / seen, acc=correct.item() / seen,
                                ips=seen / (time.perf_counter() - t0))
             loss_sum, correct = loss_sum.item(), correct.item()
+            if dd.active:  # distributed: totals over all ranks
+                loss_sum, correct, seen = dd.all_sum(loss_sum, correct, seen)
             row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                    "lr": opt.param_groups[0]["lr"]}
             if xv is not None:
-                row["val_loss"], row["val_acc"] = evaluate_tensors(model, xv, yv)
+                row["val_loss"], row["val_acc"] = dd.evaluate(evaluate_tensors, model, xv, yv)  # split over ranks
             row["seconds"] = time.perf_counter() - t0
             row["images_per_s"] = seen / row["seconds"]
             history.append(row)
@@ -225,9 +245,9 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                 else:
                     bad_epochs += 1
                     stop = bad_epochs >= cfg.patience
-            if on_epoch is not None:
+            if on_epoch is not None and dd.rank == 0:  # distributed: rank 0 alone writes
                 on_epoch(epoch, model)
-            if run_dir is not None:
+            if run_dir is not None and dd.rank == 0:
                 info = {"epoch": epoch, "history": history, "best_loss": best_loss,
                         "bad_epochs": bad_epochs, "stopped": stop}
                 save_checkpoint(run_dir, net, opt, rng, info, best_state)
@@ -240,7 +260,7 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     if best_state is not None:
         net.load_state_dict(best_state)
     net.to(memory_format=torch.contiguous_format).eval()
-    if run_dir is not None:
+    if run_dir is not None and dd.rank == 0:
         write_metrics(run_dir, history)
         model.save(run_dir)
     return history
