@@ -39,6 +39,9 @@ class Recipe:
     options: dict = field(default_factory=dict)   # OPTIONS -> value
     whiten: bool = False     # set the first conv from the training images' 2x2 patches and freeze it
     tta: bool = False        # score with test-time flips (not for digits: a mirrored 2 is no 2)
+    tta_shift: bool = False  # ... and with copies moved by one pixel
+    dirac: bool = False      # start each 3x3 conv as a partial identity (passes its input through)
+    bn_scale: bool = True    # learn batch norm's scale (False: fixed at 1, only its shift learns)
     threads: int | None = None
 
     @property
@@ -124,24 +127,59 @@ def whiten_first_conv(model, images: np.ndarray, eps: float = 5e-4, limit: int =
     conv.weight.copy_(weight.view(2 * d, c, kh, kw).to(conv.weight.device))
     if conv.bias is not None:
         conv.bias.copy_((-weight.double() @ mean).float().to(conv.bias.device))
-    conv.weight.requires_grad_(False)
+    freeze(model, [f"{model.spec[0].name}.weight"])
+
+
+def freeze(model, names: list[str]) -> None:
+    """Keep parameters ``names`` out of training; recorded in model.json so a resumed run keeps them too."""
+    model.meta["frozen"] = sorted(set(model.meta.get("frozen", [])) | set(names))
+    params = dict(model.net.named_parameters())
+    for name in names:
+        params[name].requires_grad_(False)
+
+
+@torch.no_grad()
+def dirac_init(model) -> None:
+    """Start every conv after the first with its first filters passing their input channels through.
+
+    The other filters keep their random start. A deep net then begins close to a shallower one,
+    which trains faster in few epochs (the airbench paper initialises its convs this way).
+    """
+    convs = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)][1:]
+    for conv in convs:
+        n = min(conv.in_channels, conv.out_channels)
+        torch.nn.init.dirac_(conv.weight[:n])      # (n, C_in, k, k): filter i copies channel i
 
 
 def prepare_model(recipe: Recipe, model, train_images: np.ndarray) -> None:
-    """What a recipe does to a new model before training (whitening)."""
+    """What a recipe does to a new model before training: whitening, initialisation, frozen parts."""
     if recipe.whiten:
         whiten_first_conv(model, train_images)
+    if recipe.dirac:
+        dirac_init(model)
+    if not recipe.bn_scale:
+        names = [n for n, m in model.net.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        freeze(model, [f"{n}.weight" for n in names])
     model.meta["recipe"] = recipe.name
 
 
 @torch.no_grad()
-def predict_tta(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Class scores averaged over each image and its mirror image (test-time flip augmentation)."""
+def predict_tta(model, images: np.ndarray, batch_size: int = 1000, shift: bool = False) -> np.ndarray:
+    """Class scores averaged over each image and its mirror image (test-time flip augmentation).
+
+    With ``shift``, also over both moved one pixel up-left and one pixel down-right (6 views).
+    """
     model.net.eval()
     out = []
     for i in range(0, len(images), batch_size):
         x = model.prepare(images[i:i + batch_size])              # (B, C, H, W)
-        out.append((model.net(x).softmax(1) + model.net(x.flip(3)).softmax(1)).cpu() / 2)
+        views = [x, x.flip(3)]
+        if shift:
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # (B, C, H+2, W+2)
+            views += [v.flip(3) if f else v for v in (padded[..., :h, :w], padded[..., 2:, 2:]) for f in (0, 1)]
+        probs = sum(model.net(v.contiguous(memory_format=torch.channels_last)).softmax(1) for v in views)
+        out.append(probs.cpu() / len(views))
     return torch.cat(out).numpy()
 
 
@@ -177,7 +215,9 @@ def run_recipe(data, name: str, *, data_dir=None, seed: int = 0, tune: bool = Fa
     t_train = time.perf_counter() - t1
     t2 = time.perf_counter()
     acc = float((model.predict(test.images) == test.labels).mean())
-    acc_tta = float((predict_tta(model, test.images).argmax(1) == test.labels).mean()) if recipe.tta else None
+    acc_tta = None
+    if recipe.tta:
+        acc_tta = float((predict_tta(model, test.images, shift=recipe.tta_shift).argmax(1) == test.labels).mean())
     t_score = time.perf_counter() - t2
     return {"recipe": f"{_data_key(data)} --recipe {name}", "model": model, "history": history,
             "split": "validation" if tune else "test", "accuracy": acc, "accuracy_tta": acc_tta,

@@ -79,6 +79,7 @@ class TrainedModel:
         Built from ``spec`` (randomly initialised) when not given.
     meta : dict, optional
         Free-form facts saved in model.json (model name, data set, training options).
+        ``meta["frozen"]`` lists parameters that training leaves alone (e.g. a whitening conv).
     """
 
     def __init__(self, spec, input_shape, class_names, preprocess: Preprocess, net=None, meta=None):
@@ -88,6 +89,9 @@ class TrainedModel:
         self.preprocess = preprocess
         self.net = net if net is not None else build_torch(self.spec, self.in_chw)
         self.meta = dict(meta or {})
+        for name, param in self.net.named_parameters():
+            if name in self.meta.get("frozen", ()):
+                param.requires_grad_(False)
 
     @property
     def in_chw(self) -> tuple[int, int, int]:
