@@ -103,11 +103,12 @@ def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
                     {"model_name": "fastmnist", "normalize": "standard", "epochs": 5, "batch_size": 8,
                      "lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4,
                      "schedule": "onecycle", "augment": "shift", "label_smoothing": 0.1, "val_fraction": 0.0},
-                    whiten=True)
+                    whiten=True, tta=True)
     monkeypatch.setattr(recipes, "RECIPES", recipes.RECIPES + [recipe])
     res = CliRunner().invoke(cli, ["train", str(folder), "--recipe", "quick", "--epochs", "2",
                                    "--out", str(tmp_path / "runs"), "--name", "r", "--device", "cpu"])
     assert res.exit_code == 0, res.output
+    assert "test accuracy averaged over mirrored copies (--recipe quick):" in res.output
     info = json.loads((tmp_path / "runs" / "r" / "model.json").read_text())
     assert info["model"] == "fastmnist" and info["recipe"] == "quick"
     assert info["train"]["epochs"] == 2                     # given on the command line
