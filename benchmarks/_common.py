@@ -33,7 +33,7 @@ def run_and_print(data: str, recipe: str, seed: int, tune: bool, **overrides) ->
     for h in r["history"]:
         print(f"  epoch {h['epoch']}: train loss {h['train_loss']:.4f}, train acc {h['train_acc']:.2%}, "
               f"{h['seconds']:.1f} s, {h['images_per_s']:.0f} img/s", flush=True)
-    tta = f", with flip TTA {r['accuracy_tta']:.2%}" if r["accuracy_tta"] is not None else ""
+    tta = f", with {r['tta']} TTA {r['accuracy_tta']:.2%}" if r["accuracy_tta"] is not None else ""
     print(f"{r['recipe']}: {r['split']} accuracy {r['accuracy']:.2%}{tta}; wall {time.perf_counter() - t0:.1f} s "
           f"(load {r['seconds_load']:.1f}, train {r['seconds_train']:.1f}, score {r['seconds_score']:.1f})",
           flush=True)

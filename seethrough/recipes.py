@@ -38,8 +38,7 @@ class Recipe:
     description: str
     options: dict = field(default_factory=dict)   # OPTIONS -> value
     whiten: bool = False     # set the first conv from the training images' 2x2 patches and freeze it
-    tta: bool = False        # score with test-time flips (not for digits: a mirrored 2 is no 2)
-    tta_shift: bool = False  # ... and with copies moved by one pixel
+    tta: str = "none"        # scored over copies: "flip", "shift" or "flip+shift" (no flips for digits)
     dirac: bool = False      # start each 3x3 conv as a partial identity (passes its input through)
     bn_scale: bool = True    # learn batch norm's scale (False: fixed at 1, only its shift learns)
     threads: int | None = None
@@ -61,7 +60,7 @@ RECIPES: list[Recipe] = [
            "fastcifar-s, whitened first conv, SGD one-cycle, label smoothing, crops and flips (minutes on 2 cores)",
            {**_FAST_SGD, "model_name": "fastcifar-s", "epochs": 4, "batch_size": 256, "lr": 0.2,
             "weight_decay": 5e-4, "augment": "shift+flip", "label_smoothing": 0.2, "val_fraction": 0.0},
-           whiten=True, tta=True),
+           whiten=True, tta="flip"),
     Recipe("fast", ("mnist",),
            "fastmnist, whitened first conv, SGD one-cycle, label smoothing, random shifts (no flips for digits)",
            {**_FAST_SGD, "model_name": "fastmnist", "epochs": 3, "batch_size": 256, "lr": 0.2,
@@ -71,7 +70,7 @@ RECIPES: list[Recipe] = [
            "fastmnist, whitened first conv, SGD one-cycle, label smoothing, shifts and flips",
            {**_FAST_SGD, "model_name": "fastmnist", "epochs": 5, "batch_size": 256, "lr": 0.2,
             "weight_decay": 5e-4, "augment": "shift+flip", "label_smoothing": 0.1, "val_fraction": 0.0},
-           whiten=True, tta=True),
+           whiten=True, tta="flip"),
 ]
 
 
@@ -163,23 +162,31 @@ def prepare_model(recipe: Recipe, model, train_images: np.ndarray) -> None:
     model.meta["recipe"] = recipe.name
 
 
-@torch.no_grad()
-def predict_tta(model, images: np.ndarray, batch_size: int = 1000, shift: bool = False) -> np.ndarray:
-    """Class scores averaged over each image and its mirror image (test-time flip augmentation).
+TTA_VIEWS = ("flip", "shift", "flip+shift")
 
-    With ``shift``, also over both moved one pixel up-left and one pixel down-right (6 views).
+
+@torch.no_grad()
+def predict_tta(model, images: np.ndarray, batch_size: int = 1000, views: str = "flip") -> np.ndarray:
+    """Class scores averaged over copies of each image (test-time augmentation).
+
+    ``views``: "flip" averages the image and its mirror image; "shift" the image and two copies
+    moved by one pixel (up-left and down-right, reflect-padded); "flip+shift" all six.
     """
+    if views not in TTA_VIEWS:
+        raise SeethroughError(f"views must be one of {', '.join(TTA_VIEWS)}, got {views!r}")
     model.net.eval()
     out = []
     for i in range(0, len(images), batch_size):
         x = model.prepare(images[i:i + batch_size])              # (B, C, H, W)
-        views = [x, x.flip(3)]
-        if shift:
+        copies = [x]
+        if "shift" in views:
             h, w = x.shape[-2:]
             padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # (B, C, H+2, W+2)
-            views += [v.flip(3) if f else v for v in (padded[..., :h, :w], padded[..., 2:, 2:]) for f in (0, 1)]
-        probs = sum(model.net(v.contiguous(memory_format=torch.channels_last)).softmax(1) for v in views)
-        out.append(probs.cpu() / len(views))
+            copies += [padded[..., :h, :w], padded[..., 2:, 2:]]
+        if "flip" in views:
+            copies += [c.flip(3) for c in copies]
+        probs = sum(model.net(c.contiguous(memory_format=torch.channels_last)).softmax(1) for c in copies)
+        out.append(probs.cpu() / len(copies))
     return torch.cat(out).numpy()
 
 
@@ -216,11 +223,11 @@ def run_recipe(data, name: str, *, data_dir=None, seed: int = 0, tune: bool = Fa
     t2 = time.perf_counter()
     acc = float((model.predict(test.images) == test.labels).mean())
     acc_tta = None
-    if recipe.tta:
-        acc_tta = float((predict_tta(model, test.images, shift=recipe.tta_shift).argmax(1) == test.labels).mean())
+    if recipe.tta != "none":
+        acc_tta = float((predict_tta(model, test.images, views=recipe.tta).argmax(1) == test.labels).mean())
     t_score = time.perf_counter() - t2
     return {"recipe": f"{_data_key(data)} --recipe {name}", "model": model, "history": history,
             "split": "validation" if tune else "test", "accuracy": acc, "accuracy_tta": acc_tta,
-            "final": acc_tta if recipe.tta else acc,
+            "final": acc if acc_tta is None else acc_tta, "tta": recipe.tta,
             "seconds_load": t_load, "seconds_train": t_train, "seconds_score": t_score,
             "seconds_total": time.perf_counter() - t0, "epochs": cfg.epochs, "threads": torch.get_num_threads()}

@@ -71,7 +71,11 @@ def test_predict_tta_with_shifts_averages_six_views(tiny_images):
     views = [x, padded[:, :h, :w], padded[:, 2:, 2:]]
     p = sum(F.softmax(torch.from_numpy(model.logits(np.ascontiguousarray(v[:, :, ::-1] if f else v))), 1)
             for v in views for f in (0, 1))
-    np.testing.assert_allclose(predict_tta(model, x, batch_size=4, shift=True), p.numpy() / 6, atol=1e-6)
+    np.testing.assert_allclose(predict_tta(model, x, batch_size=4, views="flip+shift"), p.numpy() / 6, atol=1e-6)
+    p3 = sum(F.softmax(torch.from_numpy(model.logits(np.ascontiguousarray(v))), 1) for v in views)
+    np.testing.assert_allclose(predict_tta(model, x, views="shift"), p3.numpy() / 3, atol=1e-6)
+    with pytest.raises(SeethroughError, match="views must be one of"):
+        predict_tta(model, x, views="rotate")
 
 
 def test_dirac_init_passes_the_input_through_the_first_filters(tiny_images):
@@ -103,12 +107,12 @@ def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
                     {"model_name": "fastmnist", "normalize": "standard", "epochs": 5, "batch_size": 8,
                      "lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4,
                      "schedule": "onecycle", "augment": "shift", "label_smoothing": 0.1, "val_fraction": 0.0},
-                    whiten=True, tta=True)
+                    whiten=True, tta="flip")
     monkeypatch.setattr(recipes, "RECIPES", recipes.RECIPES + [recipe])
     res = CliRunner().invoke(cli, ["train", str(folder), "--recipe", "quick", "--epochs", "2",
                                    "--out", str(tmp_path / "runs"), "--name", "r", "--device", "cpu"])
     assert res.exit_code == 0, res.output
-    assert "test accuracy averaged over mirrored copies (--recipe quick):" in res.output
+    assert "test accuracy averaged over copies (flip, --recipe quick):" in res.output
     info = json.loads((tmp_path / "runs" / "r" / "model.json").read_text())
     assert info["model"] == "fastmnist" and info["recipe"] == "quick"
     assert info["train"]["epochs"] == 2                     # given on the command line

@@ -189,12 +189,11 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     table.add_row(str(len(history)), _pct(last.get("train_acc", 0)),
                   _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy), str(run_dir))
     console.print(table)
-    if recipe and recipe.tta:  # the recipe's own score: averaged over mirrored (and shifted) copies
+    if recipe and recipe.tta != "none":  # the recipe's own score: averaged over flipped or shifted copies
         from ..recipes import predict_tta
 
-        probs = predict_tta(model, testset.images, shift=recipe.tta_shift)
-        views = "mirrored and shifted copies" if recipe.tta_shift else "mirrored copies"
-        console.print(f"test accuracy averaged over {views} (--recipe {recipe.name}): "
+        probs = predict_tta(model, testset.images, views=recipe.tta)
+        console.print(f"test accuracy averaged over copies ({recipe.tta}, --recipe {recipe.name}): "
                       f"{_pct(float((probs.argmax(1) == testset.labels).mean()))}")
 
 
