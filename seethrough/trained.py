@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import _io
+from . import _io, fused
 from .__version__ import __version__
 from .data.images import IMAGE_RULE, array_to_input, load_image
 from .errors import RunError, SeethroughError
@@ -92,6 +92,7 @@ class TrainedModel:
         for name, param in self.net.named_parameters():
             if name in self.meta.get("frozen", ()):
                 param.requires_grad_(False)
+        self._fused = fused.Cache()  # logits' CPU plan
 
     @property
     def in_chw(self) -> tuple[int, int, int]:
@@ -111,18 +112,30 @@ class TrainedModel:
 
     def prepare(self, images) -> torch.Tensor:
         """uint8 (N, H, W, C) array or (N, C, H, W) tensor -> float (N, C, H, W) on the model's device."""
+        return self.preprocess(self._raw(images))
+
+    def _raw(self, images) -> torch.Tensor:
+        """Like :meth:`prepare`, before the standardisation: (N, C, H, W), uint8 from an array."""
         if isinstance(images, np.ndarray):
             if images.ndim == 3:
                 images = images[None]
             images = to_nchw(images)
-        return self.preprocess(images.to(self.device))
+        return images.to(self.device)
 
     # ------------------------------------------------------------------ outputs
-    @torch.no_grad()
+    def _forward(self):
+        """What :meth:`logits` runs on raw (N, C, H, W) images: the fused CPU plan of
+        :mod:`seethrough.fused` where it applies (built on first use, rebuilt when the weights or
+        the preprocessing change; not while forward hooks are on the net), else the eager net."""
+        plan = None if fused.has_hooks(self.net) else self._fused.get(self.net, self.preprocess, self.in_chw)
+        return plan if plan is not None else (lambda x: self.net(self.prepare(x)))
+
+    @torch.inference_mode()
     def logits(self, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Raw scores, float32 (N, n_classes)."""
         self.net.eval()
-        out = [self.net(self.prepare(images[i:i + batch_size])).float().cpu()
+        forward = self._forward()
+        out = [forward(self._raw(images[i:i + batch_size])).float().cpu()
                for i in range(0, len(images), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
