@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/predict_throughput.py [--model seed-cnn] [--run RUN] [--threads 2]
 
-Both start from uint8 (N, 32, 32, 3) images and end with logits, preprocessing included:
-seethrough through ``TrainedModel.logits`` (eager PyTorch) and through
-``seethrough.export.torchscript_predictor`` (traced, frozen, oneDNN-fused), ONNX Runtime through the file that
-``seethrough export`` writes. Weights come from RUN if given, else a fresh model (speed does not
-depend on the values). The outputs are checked to agree before timing.
+All paths start from uint8 (N, 32, 32, 3) images and end with logits, preprocessing included:
+seethrough through ``TrainedModel.logits`` (what ``predict``, ``evaluate`` and ``serve`` run: the
+fused CPU plan of ``seethrough.fused``), eager PyTorch (``net(prepare(x))``, what ``logits`` ran
+before, as a reference) and ONNX Runtime through the file that ``seethrough export`` writes.
+Weights come from RUN if given, else a fresh model (speed does not depend on the values). The
+outputs are checked to agree before timing. The paths take turns (``--rounds``), so a change in
+the machine's load hits them alike.
 """
 
 from __future__ import annotations
@@ -21,13 +23,19 @@ import numpy as np
 from _common import machine
 
 
-def images_per_s(fn, x, seconds: float) -> float:
-    fn(x)  # warm up
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        fn(x)
-        n += len(x)
-    return n / (time.perf_counter() - t0)
+def race(paths: dict, x, seconds: float, rounds: int) -> dict:
+    """Images per second of each path, timed in ``rounds`` interleaved turns of ``seconds / rounds``."""
+    for fn in paths.values():
+        fn(x)  # warm up
+    done = {name: [0, 0.0] for name in paths}
+    for _ in range(rounds):
+        for name, fn in paths.items():
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds / rounds:
+                fn(x)
+                done[name][0] += len(x)
+            done[name][1] += time.perf_counter() - t0
+    return {name: n / t for name, (n, t) in done.items()}
 
 
 def main() -> None:
@@ -35,14 +43,18 @@ def main() -> None:
     ap.add_argument("--model", default="seed-cnn")
     ap.add_argument("--run", default=None)
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=5.0, help="per path, in all")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     info, _ = machine(args.threads)
     print(info)
 
+    import onnxruntime
+    import torch
+
     from seethrough.data import ImageDataset
-    from seethrough.export import export_onnx, onnx_logits, onnx_session, torchscript_predictor
+    from seethrough.export import export_onnx, onnx_logits, onnx_session
     from seethrough.train import new_model
     from seethrough.trained import TrainedModel
 
@@ -53,25 +65,35 @@ def main() -> None:
     else:
         model = new_model(args.model, ImageDataset(x, np.arange(len(x)) % 10, [str(i) for i in range(10)]))
     model.net.eval()
+
+    def eager(images):
+        with torch.no_grad():
+            return model.net(model.prepare(images)).numpy()
+
+    t0 = time.perf_counter()
+    ours = model.logits(x, batch_size=args.batch)  # the first call builds the fused plan
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model.logits(x, batch_size=args.batch)
+    second = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         sess = onnx_session(export_onnx(model, f"{tmp}/m.onnx"), threads=args.threads)
-        fast = torchscript_predictor(model, args.batch)
-        ref = model.logits(x, batch_size=args.batch)
-        diff = max(np.abs(onnx_logits(sess, x) - ref).max(), np.abs(fast(x) - ref).max())
-        rows = [("seethrough (TrainedModel.logits)",
-                 images_per_s(lambda b: model.logits(b, batch_size=args.batch), x, args.seconds)),
-                ("seethrough (torchscript_predictor)", images_per_s(fast, x, args.seconds)),
-                ("ONNX Runtime (exported model)", images_per_s(lambda b: onnx_logits(sess, b), x, args.seconds))]
-    import onnxruntime
-    import torch
-
-    print(f"{args.model}, batch {args.batch}, uint8 images in, logits out; max |difference| {diff:.2e}; "
+        ref = eager(x)
+        diff = max(np.abs(ours - ref).max(), np.abs(onnx_logits(sess, x) - ref).max())
+        speed = race({"seethrough (TrainedModel.logits)": lambda b: model.logits(b, batch_size=args.batch),
+                      "eager PyTorch (net(prepare(x)))": eager,
+                      "ONNX Runtime (exported model)": lambda b: onnx_logits(sess, b)}, x, args.seconds, args.rounds)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{args.model}, batch {args.batch}, uint8 images in, logits out; max |difference| to eager {diff:.2e}; "
+          f"first logits call {first * 1e3:.0f} ms (builds the plan), second {second * 1e3:.0f} ms; "
+          f"load average after {load:.1f}; "
           f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
     print(f"{'path':<36} {'images/s':>10}")
-    for name, ips in rows:
+    for name, ips in speed.items():
         print(f"{name:<36} {ips:10.0f}")
-    for name, ips in rows[:2]:
-        print(f"{name} / ONNX Runtime: {ips / rows[2][1]:.2f}")
+    onnx = speed["ONNX Runtime (exported model)"]
+    for name in list(speed)[:2]:
+        print(f"{name} / ONNX Runtime: {speed[name] / onnx:.2f}")
 
 
 if __name__ == "__main__":

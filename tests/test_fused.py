@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -129,3 +131,25 @@ def test_forward_hooks_get_the_eager_net():
 def test_pool2_equals_max_pool2d(side):
     x = torch.randn(3, 5, side, side).contiguous(memory_format=torch.channels_last)
     assert torch.equal(fused.pool2(x), F.max_pool2d(x, 2))
+
+
+def test_big_batches_are_split_between_single_threaded_workers():
+    data = _data(n=2 * fused.CHUNK + 5)                      # two full chunks and a short one
+    model = new_model("seed-cnn", data, seed=6)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        got = _assert_fused_matches(model, data.images)
+        np.testing.assert_allclose(got[:7], model.logits(data.images[:7]), rtol=1e-5, atol=1e-5)
+        if fused._openmp():
+            (threads, _), pool = fused._Workers._pool
+            assert threads == 2
+            assert pool.submit(torch.get_num_threads).result() == 1
+        assert torch.get_num_threads() == 2                  # the caller's count is left alone
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [2]                                  # and so is the one new threads start with
+    finally:
+        torch.set_num_threads(before)
