@@ -130,7 +130,8 @@ class FusedNet:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         threads = torch.get_num_threads()
         if threads > 1 and len(images) >= 2 * CHUNK and _openmp():
-            chunks = _Workers.get(threads).map(self._run_chunk, images.split(CHUNK))
+            size = min(CHUNK, -(-len(images) // threads))    # every worker gets a chunk
+            chunks = _Workers.get(threads).map(self._run_chunk, images.split(size))
             return torch.cat(list(chunks))                   # (N, n_classes)
         return self._run(images)
 
@@ -156,9 +157,9 @@ class _Workers:
     """``n`` threads that each run PyTorch on one thread, taking chunks of a batch in turn.
 
     PyTorch's own n threads split every op and wait for each other at its end (OpenMP), so one
-    thread the OS gives to another process stalls them all; ONNX Runtime's pool does not, and on a
-    busy 2-core machine it ran seed-cnn 2.6x faster than that. Here each thread runs whole chunks,
-    and one that falls behind takes fewer. OpenMP's and MKL's thread counts are per thread, so the
+    thread the OS gives to another process stalls them all (on a busy machine, several times
+    slower: docs/benchmarks.md). Here each thread runs whole chunks, and one that falls behind
+    takes fewer. OpenMP's and MKL's thread counts are per thread, so the
     workers' count of 1 leaves the caller's alone; ``torch.set_num_threads`` also sets the count
     that threads started later begin with, which is put back right after.
     """
@@ -191,7 +192,8 @@ def build(net: nn.Module, preprocess, in_chw) -> FusedNet | None:
     """A :class:`FusedNet` equal to ``net(preprocess(x))`` in eval mode, or None where it does not apply."""
     params = list(itertools.chain(net.parameters(), net.buffers()))
     if (not available() or not isinstance(net, nn.Sequential) or has_hooks(net)
-            or any(m.training for m in net.modules())
+            or any(m.training or (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is None)
+                   for m in net.modules())
             or any(t.device.type != "cpu" or (t.is_floating_point() and t.dtype != torch.float32) for t in params)):
         return None
     mods = [m for m in net.children() if not isinstance(m, nn.Dropout)]
