@@ -174,7 +174,7 @@ class _Workers:
             if cls._pool[0] != key:
                 if cls._pool[0] is not None and cls._pool[0][1] == key[1]:
                     cls._pool[1].shutdown(wait=False)
-                started = threading.Barrier(threads)
+                started = threading.Barrier(threads, timeout=60)
                 pool = ThreadPoolExecutor(threads, thread_name_prefix="seethrough-fused",
                                           initializer=cls._one_thread)
                 list(pool.map(lambda _: started.wait(), range(threads)))  # start them all now
