@@ -14,7 +14,7 @@ from conftest import write_image_folder
 from seethrough import recipes
 from seethrough.cli import cli
 from seethrough.errors import SeethroughError
-from seethrough.recipes import (Recipe, dirac_init, get_recipe, merge_options, predict_tta, prepare_model,
+from seethrough.recipes import (Recipe, get_recipe, merge_options, predict_tta, prepare_model,
                                whiten_first_conv)
 from seethrough.train import new_model
 
@@ -78,24 +78,14 @@ def test_predict_tta_with_shifts_averages_six_views(tiny_images):
         predict_tta(model, x, views="rotate")
 
 
-def test_dirac_init_passes_the_input_through_the_first_filters(tiny_images):
-    model = new_model("fastmnist", tiny_images)
-    dirac_init(model)
-    conv = model.net.conv3                                   # a 3x3 conv, padded: 16 -> 16 channels
-    x = torch.randn(2, conv.in_channels, 5, 5)
-    out = F.conv2d(x, conv.weight.detach(), padding=1)                # (2, 16, 5, 5)
-    np.testing.assert_allclose(out[:, :conv.in_channels].numpy(), x.numpy(),
-                               atol=1e-6)
-
-
 def test_frozen_parameters_stay_frozen_after_save_and_load(tiny_images, tmp_path):
     from seethrough.trained import TrainedModel
 
-    recipe = Recipe("r", ("tiny",), "", {"model_name": "fastmnist"}, whiten=True, bn_scale=False)
+    recipe = Recipe("r", ("tiny",), "", {"model_name": "fastmnist"}, whiten=True)
     model = new_model("fastmnist", tiny_images)
     prepare_model(recipe, model, tiny_images.images)
     frozen = {n for n, p in model.net.named_parameters() if not p.requires_grad}
-    assert "conv1.weight" in frozen and "batchnorm1.weight" in frozen and "conv1.bias" not in frozen
+    assert frozen == {"conv1.weight"}
     model.save(tmp_path)
     again = TrainedModel.load(tmp_path)
     assert {n for n, p in again.net.named_parameters() if not p.requires_grad} == frozen
