@@ -133,7 +133,9 @@ def _write_idx(path, array):
 def test_idx_reader_round_trip(tmp_path):
     x = np.random.default_rng(0).integers(0, 255, (5, 28, 28), dtype=np.uint8)
     _write_idx(tmp_path / "x.gz", x)
-    np.testing.assert_array_equal(builtin.read_idx(tmp_path / "x.gz"), x)
+    got = builtin.read_idx(tmp_path / "x.gz")
+    np.testing.assert_array_equal(got, x)
+    assert got.flags.writeable                      # torch.from_numpy shares it without a warning
     (tmp_path / "bad.gz").write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"\x00" * 20))
     with pytest.raises(DataError, match="truncated|IDX"):
         builtin.read_idx(tmp_path / "bad.gz")

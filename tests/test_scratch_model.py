@@ -174,7 +174,7 @@ def test_numpy_training_writes_a_run_torch_reads(name, optimizer, lr, tmp_path, 
     loaded = TrainedModel.load(tmp_path / "run")
     assert loaded.meta["train"]["engine"] == "numpy"
     zt, zn = loaded.logits(tiny_images.images), bridge.logits(loaded, tiny_images.images)
-    assert np.abs(zt - zn).max() < 1e-4
+    np.testing.assert_allclose(zt, zn, rtol=1e-5, atol=1e-4)  # logits near 100: float32 sums in another order
     assert np.array_equal(zt.argmax(1), zn.argmax(1))
 
 

@@ -53,7 +53,7 @@ def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed): magic, dims, then big-endian data."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rb") as f:
-        data = f.read()
+        data = bytearray(f.read())  # writable, so torch.from_numpy can share it without a warning
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path}: not an IDX file of unsigned bytes")
     ndim = data[3]

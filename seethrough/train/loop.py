@@ -170,7 +170,7 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
 
     net = model.net.to(device)
     # Convs and pools in channels_last layout ((N, H, W, C) in memory) skip oneDNN's reorders: training
-    # steps of the conv nets run 1.3-1.5x faster on the CPU (docs/benchmarks.md). Undone at the end.
+    # steps of the conv nets run up to 1.44x faster on the CPU (benchmarks/train_layout.py). Undone at the end.
     fmt = torch.channels_last if any(isinstance(m, torch.nn.Conv2d) for m in net.modules()) \
         else torch.contiguous_format
     net.to(memory_format=fmt)
