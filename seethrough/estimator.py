@@ -41,6 +41,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         which suits ``logreg`` and ``mlp``.
     seed : int, default=0
     device : {"auto", "cpu", "cuda"}, default="cpu"
+    precision : {"fp32", "bf16", "auto"}, default="fp32"
+        "bf16" trains with bfloat16 mixed precision; "auto" uses it where the hardware does it natively.
     verbose : bool, default=False
         Show a progress bar while fitting.
 
@@ -65,7 +67,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, model="mlp", epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  weight_decay=0.0, schedule="none", augment="none", val_fraction=0.0, patience=None,
-                 image_shape=None, seed=0, device="cpu", verbose=False):
+                 image_shape=None, seed=0, device="cpu", precision="fp32", verbose=False):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -79,6 +81,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.image_shape = image_shape
         self.seed = seed
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     # ------------------------------------------------------------------ input handling
@@ -124,7 +127,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                              optimizer=self.optimizer, weight_decay=self.weight_decay,
                              schedule=self.schedule, augment=self.augment,
                              val_fraction=self.val_fraction, patience=self.patience,
-                             seed=self.seed, device=self.device)
+                             seed=self.seed, device=self.device, precision=self.precision)
         self.history_ = fit(self.model_, data, config, progress=self.verbose)
         return self
 

@@ -28,7 +28,7 @@ from .errors import SeethroughError
 
 # TrainConfig fields and train options a recipe may set.
 OPTIONS = ("model_name", "normalize", "epochs", "batch_size", "lr", "optimizer", "momentum",
-           "weight_decay", "schedule", "augment", "label_smoothing", "val_fraction")
+           "weight_decay", "schedule", "augment", "label_smoothing", "val_fraction", "precision")
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,16 @@ class Recipe:
         return self.options["model_name"]
 
 
-_FAST_SGD = {"optimizer": "sgd", "momentum": 0.9, "schedule": "onecycle", "normalize": "standard"}
+# "auto" precision: bfloat16 where the CPU (AMX, AVX512-BF16) or GPU does it natively, else float32
+_FAST_SGD = {"optimizer": "sgd", "momentum": 0.9, "schedule": "onecycle", "normalize": "standard",
+             "precision": "auto"}
 
 RECIPES: list[Recipe] = [
     Recipe("keras", ("cifar10", "cifar10-jpeg"),
            "the TensorFlow CNN tutorial: seed-cnn, Adam 1e-3, batch 64, /255, 10 epochs, all 50,000 images",
            {"model_name": "seed-cnn", "normalize": "unit", "epochs": 10, "batch_size": 64, "lr": 1e-3,
             "optimizer": "adam", "schedule": "none", "augment": "none", "label_smoothing": 0.0,
-            "weight_decay": 0.0, "val_fraction": 0.0}),
+            "weight_decay": 0.0, "val_fraction": 0.0, "precision": "auto"}),
     Recipe("fast", ("cifar10", "cifar10-jpeg"),
            "fastcifar-s, whitened first conv, SGD one-cycle, label smoothing, crops and flips, flip+shift TTA",
            {**_FAST_SGD, "model_name": "fastcifar-s", "epochs": 4, "batch_size": 256, "lr": 0.2,

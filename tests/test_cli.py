@@ -98,6 +98,7 @@ def _bad_inputs(tmp_path, digits_run):
         (["train", "digits", "--model", "resnet"], "unknown model 'resnet'; expected one of"),
         (["train", "digits", "--model", "seed-cnn"], "does not fit 8x8x1"),
         (["train", "digits", "--optimizer", "lbfgs"], "--optimizer must be one of"),
+        (["train", "digits", "--precision", "half"], "--precision must be one of fp32, bf16, auto"),
         (["evaluate", no_json], "model.json: missing"),
         (["evaluate", old], "format version 99 is not supported"),
         (["predict", tmp_path / "nowhere", bad_img], "no such run folder"),

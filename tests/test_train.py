@@ -96,6 +96,7 @@ def test_schedules():
     ("epochs", 0, "--epochs must be at least 1"),
     ("lr", -1.0, "--lr must be positive"),
     ("augment", "rotate", "--augment"),
+    ("precision", "fp16", "--precision must be one of fp32, bf16, auto"),
 ])
 def test_bad_options(field, value, message):
     with pytest.raises(SeethroughError, match=message):
@@ -119,3 +120,39 @@ def test_device_cuda_without_gpu_is_a_clear_error(tiny_images):
         pytest.skip("a GPU is present")
     with pytest.raises(SeethroughError, match="no CUDA GPU"):
         _train(tiny_images, epochs=1, device="cuda")
+
+
+def test_pool_before_relu_gives_the_same_outputs_and_gradients(tiny_images):
+    from seethrough.train.loop import pool_before_relu
+
+    model = new_model("tinyvgg", tiny_images, seed=3)
+    view = pool_before_relu(model.net)
+    kinds = lambda net: [type(m).__name__ for m in net]
+    assert kinds(view) != kinds(model.net) and sorted(kinds(view)) == sorted(kinds(model.net))
+    assert "MaxPool2d" in kinds(model.net) and kinds(model.net).index("ReLU") < kinds(model.net).index("MaxPool2d")
+    x = model.prepare(tiny_images.images[:8]).double()  # float64: no ties, no rounding
+    net = model.net.double()
+    grads = []
+    for f in (net, view):
+        net.zero_grad()
+        out = f(x)
+        out.square().sum().backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+        torch.testing.assert_close(out, net(x))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_bf16_precision_trains_close_to_fp32(tiny_images):
+    from seethrough.train.precision import native_bf16, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu) == ("bf16" if native_bf16(cpu) else "fp32")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    m32, h32 = _train(tiny_images, epochs=8, lr=3e-3)
+    m16, h16 = _train(tiny_images, epochs=8, lr=3e-3, precision="bf16")
+    assert m16.meta["train"]["precision_used"] == "bf16" and m32.meta["train"]["precision_used"] == "fp32"
+    assert h16[-1]["train_loss"] < h16[0]["train_loss"]
+    assert abs(h16[0]["train_loss"] - h32[0]["train_loss"]) < 0.05  # the same first epoch, to bf16's rounding
+    assert h16[-1]["val_acc"] >= h32[-1]["val_acc"] - 0.15
+    assert all(p.dtype == torch.float32 for p in m16.net.parameters())  # the weights themselves stay float32

@@ -109,6 +109,8 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--normalize", default="standard", show_default=True, help="standard (per-channel mean/std) or unit (/255).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
+@click.option("--precision", default="fp32", show_default=True,
+              help="fp32, bf16 (mixed precision) or auto (bf16 where the CPU or GPU does it natively).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder for run folders.")
 @click.option("--name", default=None, help="Run folder name (default: DATA-MODEL).")
 @click.option("--resume", is_flag=True, help="Continue the run folder --name from its last checkpoint.")
@@ -119,7 +121,7 @@ def _unique_run_dir(out: Path, name: str) -> Path:
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
-          label_smoothing, val_fraction, patience, normalize, seed, device, out, name, resume, data_dir,
+          label_smoothing, val_fraction, patience, normalize, seed, device, precision, out, name, resume, data_dir,
           size, strict, engine="torch", snapshots=False, recipe=None):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
@@ -136,11 +138,11 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         o = merge_options(recipe, ctx.params, given)
         model_name, normalize, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment, \
-            label_smoothing, val_fraction = (o[k] for k in recipe_options)
+            label_smoothing, val_fraction, precision = (o[k] for k in recipe_options)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
                       weight_decay=weight_decay, schedule=schedule, augment=augment,
                       label_smoothing=label_smoothing, val_fraction=val_fraction, patience=patience,
-                      seed=seed, device=device).check()
+                      seed=seed, device=device, precision=precision).check()
     if engine == "numpy" and world_size() > 1:
         raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
                               "(use --engine torch under torchrun)")

@@ -61,10 +61,14 @@ def load_checkpoint(run_dir, net, opt, rng: torch.Generator) -> tuple[dict, dict
     except RuntimeError as exc:
         raise RunError(f"{path}: checkpoint does not match this model ({exc})") from None
     opt_meta = json.loads(meta["optimizer"])
+    params = [p for group in opt.param_groups for p in group["params"]]  # state_dict numbers them in this order
     state: dict = {}
     for k, v in tensors.items():
         if k.startswith("optim."):
             _, idx, key = k.split(".", 2)
+            param = params[int(idx)]
+            if v.shape == param.shape:  # a moment: in the parameter's memory layout (channels_last in training),
+                v = torch.empty_like(param).copy_(v)  # which fused optimizers assume
             state.setdefault(int(idx), {})[key] = v.to(device) if key != "step" else v
     for k, v in opt_meta["scalars"].items():
         idx, key = k.split(".", 1)

@@ -1,0 +1,44 @@
+"""Mixed precision: run the convolutions and matrix products in bfloat16 where the hardware does it natively.
+
+``--precision bf16`` trains under :func:`torch.autocast`: convs and linear layers take bfloat16
+inputs and weights (8 bits of mantissa instead of 23) and accumulate in float32; the weights, the
+optimizer state and the loss stay float32. On a CPU with AMX or AVX512-BF16 this runs the
+matrix arithmetic several times faster (``benchmarks/matmul_peak.py`` measures the two peaks);
+on a CPU without them bfloat16 is emulated and slower, which is why ``auto`` only picks it where
+it is native.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from ..errors import SeethroughError
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` does bfloat16 matrix arithmetic in hardware."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16": what ``precision`` ("fp32", "bf16" or "auto") means on ``device``."""
+    if precision not in PRECISIONS:
+        raise SeethroughError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """A context that runs the forward pass in ``precision`` ("fp32": nothing changes)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
