@@ -20,7 +20,7 @@ from seethrough.train import new_model
 
 
 def test_get_recipe_and_unknown_names():
-    assert get_recipe("cifar10", "fast").model == "fastcifar-s"
+    assert get_recipe("cifar10", "fast").model == "fastcifar"
     assert get_recipe("/some/where/cifar10-jpeg", "keras").options["batch_size"] == 64
     with pytest.raises(SeethroughError, match="--recipe 'slow'.*cifar10 --recipe fast"):
         get_recipe("cifar10", "slow")

@@ -89,6 +89,11 @@ def fastcifar_small(in_shape, n_classes):
     return _whitened_blocks(in_shape, n_classes, (32, 64, 128))
 
 
+@register("fastcifar-l", "a wider fastcifar (64-256-256, the widths of airbench94) for the 45-minute recipe")
+def fastcifar_large(in_shape, n_classes):
+    return _whitened_blocks(in_shape, n_classes, (64, 256, 256))
+
+
 @register("fastmnist", "fast 28x28 net: 2x2 whitening conv, three conv-pool-bn blocks (16-32-64), linear")
 def fastmnist(in_shape, n_classes):
     return _whitened_blocks(in_shape, n_classes, (16, 32, 64))
