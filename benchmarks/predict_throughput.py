@@ -5,7 +5,10 @@
 All paths start from uint8 (N, 32, 32, 3) images and end with logits, preprocessing included:
 seethrough through ``TrainedModel.logits`` (what ``predict``, ``evaluate`` and ``serve`` run: the
 fused CPU plan of ``seethrough.fused``), eager PyTorch (``net(prepare(x))``, what ``logits`` ran
-before, as a reference) and ONNX Runtime through the file that ``seethrough export`` writes.
+before, as a reference) and ONNX Runtime through the file that ``seethrough export`` writes. On a
+CPU with AMX or AVX512-BF16 it also times ``TrainedModel.logits(x, precision="bf16")``, the same
+fused plan in bfloat16, and prints how far its logits are from float32's (use ``--run`` with a
+trained model for an agreement figure that means something).
 Weights come from RUN if given, else a fresh model (speed does not depend on the values). The
 outputs are checked to agree before timing. The paths take turns (``--rounds``), so a change in
 the machine's load hits them alike.
@@ -56,6 +59,7 @@ def main() -> None:
     from seethrough.data import ImageDataset
     from seethrough.export import export_onnx, onnx_logits, onnx_session
     from seethrough.train import new_model
+    from seethrough.train.precision import native_bf16
     from seethrough.trained import TrainedModel
 
     rng = np.random.default_rng(0)
@@ -80,19 +84,28 @@ def main() -> None:
         sess = onnx_session(export_onnx(model, f"{tmp}/m.onnx"), threads=args.threads)
         ref = eager(x)
         diff = max(np.abs(ours - ref).max(), np.abs(onnx_logits(sess, x) - ref).max())
-        speed = race({"seethrough (TrainedModel.logits)": lambda b: model.logits(b, batch_size=args.batch),
-                      "eager PyTorch (net(prepare(x)))": eager,
-                      "ONNX Runtime (exported model)": lambda b: onnx_logits(sess, b)}, x, args.seconds, args.rounds)
+        paths = {"seethrough (TrainedModel.logits)": lambda b: model.logits(b, batch_size=args.batch)}
+        if native_bf16(torch.device("cpu")):
+            paths["seethrough, precision='bf16'"] = lambda b: model.logits(b, batch_size=args.batch, precision="bf16")
+            low = model.logits(x, batch_size=args.batch, precision="bf16")
+            bf16_note = (f"bf16 logits: max |difference| to float32 {np.abs(low - ours).max():.2e} "
+                         f"(largest |logit| {np.abs(ours).max():.2f}), same top class for "
+                         f"{(low.argmax(1) == ours.argmax(1)).mean():.2%} of the images")
+        paths["eager PyTorch (net(prepare(x)))"] = eager
+        paths["ONNX Runtime (exported model)"] = lambda b: onnx_logits(sess, b)
+        speed = race(paths, x, args.seconds, args.rounds)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{args.model}, batch {args.batch}, uint8 images in, logits out; max |difference| to eager {diff:.2e}; "
           f"first logits call {first * 1e3:.0f} ms (builds the plan), second {second * 1e3:.0f} ms; "
           f"load average after {load:.1f}; "
           f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
+    if "seethrough, precision='bf16'" in speed:
+        print(bf16_note)
     print(f"{'path':<36} {'images/s':>10}")
     for name, ips in speed.items():
         print(f"{name:<36} {ips:10.0f}")
     onnx = speed["ONNX Runtime (exported model)"]
-    for name in list(speed)[:2]:
+    for name in list(speed)[:-1]:
         print(f"{name} / ONNX Runtime: {speed[name] / onnx:.2f}")
 
 

@@ -15,8 +15,9 @@ Built from a spec's ``nn.Sequential`` in eval mode, with no tracing (a few milli
 - a batch of at least two chunks of :data:`CHUNK` images is split between worker threads that
   each run PyTorch on one thread and take the next chunk when done (:class:`_Workers`).
 
-:func:`build` returns None for what it does not cover (a GPU, other dtypes, a layer it does
-not know, forward hooks); the caller then runs the eager net. Gradients never flow through it.
+:func:`build` returns None for what it does not cover (a GPU, weights other than float32, a
+layer it does not know, forward hooks); the caller then runs the eager net. Gradients never flow
+through it. ``build(..., dtype=torch.bfloat16)`` runs the same plan in bfloat16.
 """
 
 from __future__ import annotations
@@ -49,18 +50,21 @@ class Cache:
     """
 
     def __init__(self):
-        self.net = self.tensors = self.marks = self.plan = None
+        self.net = self.tensors = self.marks = None
+        self.plans: dict = {}                                # dtype -> plan or None
 
-    def get(self, net: nn.Module, preprocess, in_chw) -> "FusedNet | None":
-        """The plan for ``net(preprocess(x))``, or None where :func:`build` does not apply."""
+    def get(self, net: nn.Module, preprocess, in_chw, dtype=torch.float32) -> "FusedNet | None":
+        """The plan for ``net(preprocess(x))`` in ``dtype``, or None where :func:`build` does not apply."""
         tensors = list(itertools.chain(net.parameters(), net.buffers()))
         marks = [(t.data_ptr(), t._version, t.device, t.dtype) for t in tensors]
         marks.append((tuple(preprocess.mean), tuple(preprocess.std), tuple(in_chw)))
         if not (net is self.net and marks == self.marks and len(tensors) == len(self.tensors)
                 and all(a is b for a, b in zip(tensors, self.tensors))):
-            self.plan = build(net, preprocess, in_chw)
+            self.plans = {}
             self.net, self.tensors, self.marks = net, tensors, marks
-        return self.plan
+        if dtype not in self.plans:
+            self.plans[dtype] = build(net, preprocess, in_chw, dtype)
+        return self.plans[dtype]
 
 
 def has_hooks(net: nn.Module) -> bool:
@@ -90,9 +94,9 @@ def pool2(x: torch.Tensor) -> torch.Tensor:
 class _Conv:
     """Conv (+ folded batch norm) (+ ReLU), one oneDNN call on channels-last tensors."""
 
-    def __init__(self, conv: nn.Conv2d, weight, bias, relu: bool):
-        self.weight = weight.contiguous(memory_format=_CL)
-        self.bias = bias.contiguous() if bias is not None else None
+    def __init__(self, conv: nn.Conv2d, weight, bias, relu: bool, dtype):
+        self.weight = weight.to(dtype).contiguous(memory_format=_CL)
+        self.bias = bias.to(dtype).contiguous() if bias is not None else None
         self.args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
                      "relu" if relu else "none", [], "")
 
@@ -103,9 +107,9 @@ class _Conv:
 class _Linear:
     """Linear (+ folded batch norm) (+ ReLU) as one ``addmm``."""
 
-    def __init__(self, weight, bias, relu: bool):
-        self.weight_t = weight.t().contiguous()              # (in, out)
-        self.bias = bias if bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype)
+    def __init__(self, weight, bias, relu: bool, dtype):
+        self.weight_t = weight.t().to(dtype).contiguous()    # (in, out)
+        self.bias = (bias if bias is not None else torch.zeros(weight.shape[0])).to(dtype)
         self.relu = relu
 
     def __call__(self, x):                                   # (N, in)
@@ -123,9 +127,10 @@ CHUNK = 64  # images per worker task; of 16, 32, 64 and 128, 64 was fastest for 
 class FusedNet:
     """The fused plan: call it with (N, C, H, W) uint8 or float images, get float32 logits."""
 
-    def __init__(self, steps, mean, std):
+    def __init__(self, steps, mean, std, dtype=torch.float32):
         self.steps = steps
         self.mean, self.std = mean, std                      # None when folded into the first conv
+        self.dtype = dtype
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         threads = torch.get_num_threads()
@@ -143,9 +148,10 @@ class FusedNet:
         x = images.float().contiguous(memory_format=_CL)     # (N, C, H, W); no copy for permuted NHWC
         if self.mean is not None:
             x = (x - self.mean) / self.std
+        x = x.to(self.dtype)
         for step in self.steps:
             x = step(x)
-        return x                                             # (N, n_classes)
+        return x.float()                                     # (N, n_classes)
 
 
 @functools.cache
@@ -188,8 +194,12 @@ class _Workers:
         torch.set_num_threads(1)
 
 
-def build(net: nn.Module, preprocess, in_chw) -> FusedNet | None:
-    """A :class:`FusedNet` equal to ``net(preprocess(x))`` in eval mode, or None where it does not apply."""
+def build(net: nn.Module, preprocess, in_chw, dtype=torch.float32) -> FusedNet | None:
+    """A :class:`FusedNet` equal to ``net(preprocess(x))`` in eval mode, or None where it does not apply.
+
+    ``dtype=torch.bfloat16`` folds in float32 as usual, then stores the weights and runs the layers
+    in bfloat16 (oneDNN's AMX kernels where the CPU has them); the logits come back as float32.
+    """
     params = list(itertools.chain(net.parameters(), net.buffers()))
     if (not available() or not isinstance(net, nn.Sequential) or has_hooks(net)
             or any(m.training or (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is None)
@@ -205,11 +215,11 @@ def build(net: nn.Module, preprocess, in_chw) -> FusedNet | None:
         fold_input = isinstance(first, nn.Conv2d) and tuple(first.padding) == (0, 0) and first.padding_mode == "zeros"
         steps, i = [], 0
         while i < len(mods):
-            step, i = _step(mods, i, shapes, (mean, std) if fold_input and i == 0 else None)
+            step, i = _step(mods, i, shapes, (mean, std) if fold_input and i == 0 else None, dtype)
             if step is None:
                 return None
             steps.append(step)
-    return FusedNet(steps, None if fold_input else mean, None if fold_input else std)
+    return FusedNet(steps, None if fold_input else mean, None if fold_input else std, dtype)
 
 
 def _shapes(mods, in_chw) -> list[tuple]:
@@ -227,11 +237,11 @@ def _is(mods, i, kind) -> bool:
     return i < len(mods) and isinstance(mods[i], kind)
 
 
-def _step(mods, i, shapes, standardise):
+def _step(mods, i, shapes, standardise, dtype=torch.float32):
     """The step that starts at ``mods[i]`` and the index after what it absorbed; (None, i) if unknown."""
     m = mods[i]
     if isinstance(m, nn.Conv2d):
-        return _conv_step(mods, i, standardise)
+        return _conv_step(mods, i, standardise, dtype)
     if isinstance(m, nn.MaxPool2d):
         if m.kernel_size in (2, (2, 2)) and m.stride in (2, (2, 2)) and m.padding in (0, (0, 0)) \
                 and m.dilation in (1, (1, 1)) and not m.ceil_mode:
@@ -248,18 +258,18 @@ def _step(mods, i, shapes, standardise):
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         scale, shift = _bn_affine(m)
         view = (1, -1, 1, 1) if isinstance(m, nn.BatchNorm2d) else (1, -1)
-        scale, shift = scale.view(view).clone(), shift.view(view).clone()
+        scale, shift = scale.view(view).to(dtype), shift.view(view).to(dtype)
         return (lambda x: torch.addcmul(shift, x, scale)), i + 1
     if isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
         if len(shapes[i]) == 3 and _is(mods, i + 1, nn.Linear):
-            return _linear_step(mods, i + 1, shapes[i]), i + 2 + _is(mods, i + 2, nn.ReLU)  # + its ReLU
+            return _linear_step(mods, i + 1, shapes[i], dtype), i + 2 + _is(mods, i + 2, nn.ReLU)  # + its ReLU
         return (lambda x: x.flatten(1)), i + 1
     if isinstance(m, nn.Linear):
-        return _linear_step(mods, i, None), i + 1 + _is(mods, i + 1, nn.ReLU)
+        return _linear_step(mods, i, None, dtype), i + 1 + _is(mods, i + 1, nn.ReLU)
     return None, i
 
 
-def _conv_step(mods, i, standardise):
+def _conv_step(mods, i, standardise, dtype):
     conv = mods[i]
     if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
         return None, i
@@ -276,15 +286,15 @@ def _conv_step(mods, i, standardise):
         scale, shift = _bn_affine(mods[j])
         weight, bias, j = weight * scale.view(-1, 1, 1, 1), bias * scale + shift, j + 1
     relu = _is(mods, j, nn.ReLU)
-    step = _Conv(conv, weight, bias, relu)
+    step = _Conv(conv, weight, bias, relu, dtype)
     j += relu
     if pool is None:
         return step, j
-    pool_step, _ = _step([pool], 0, None, None)
+    pool_step, _ = _step([pool], 0, None, None, dtype)
     return (lambda x: pool_step(step(x))), j
 
 
-def _linear_step(mods, i, flat_chw):
+def _linear_step(mods, i, flat_chw, dtype):
     lin = mods[i]
     weight = lin.weight.detach().float()                    # (out, in)
     bias = lin.bias.detach().float() if lin.bias is not None else None
@@ -292,7 +302,7 @@ def _linear_step(mods, i, flat_chw):
         c, h, w = flat_chw
         weight = weight.view(-1, c, h, w).permute(0, 2, 3, 1).reshape(len(weight), -1)
     relu = _is(mods, i + 1, nn.ReLU)
-    step = _Linear(weight, bias, relu)
+    step = _Linear(weight, bias, relu, dtype)
     if flat_chw is None:
         return step
     return lambda x: step(_nhwc_flatten(x))

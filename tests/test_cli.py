@@ -61,6 +61,13 @@ def test_train_evaluate_predict_on_a_folder(tmp_path, capsys):
     results = json.loads(out)
     assert len(results) == 2 and len(results[0]["top"]) == 2
     assert abs(sum(t["probability"] for t in results[0]["top"]) - 1) < 1e-5  # two classes: top-2 is all
+    code, out, _ = run_cli(["predict", run, big, root / "cats" / "0.png", "--json", "--precision", "bf16"], capsys)
+    top = lambda rs: [{t["class"]: t["probability"] for t in r["top"]} for r in rs]
+    assert code == 0
+    for low, ref in zip(top(json.loads(out)), top(results)):
+        assert abs(low[min(low)] - ref[min(low)]) < 0.05  # bf16: the same probabilities, to about two digits
+    code, _, err = run_cli(["predict", run, big, "--precision", "half"], capsys)
+    assert code == 2 and "--precision must be one of fp32, bf16, auto" in err
 
 
 def test_second_run_gets_a_new_folder(digits_run, capsys):

@@ -46,7 +46,7 @@ def _randomise_batchnorm(model, seed: int, positive: bool) -> None:
 
 def _assert_fused_matches(model, images):
     got = model.logits(images)
-    assert model._fused.plan is not None, "the fused plan was not used"
+    assert model._fused.plans.get(torch.float32) is not None, "the fused plan was not used"
     np.testing.assert_allclose(got, _eager(model, images), rtol=1e-5, atol=1e-5)
     return got
 
@@ -90,10 +90,10 @@ def test_plan_is_rebuilt_after_a_fit():
     data = _data(n=32, side=16)
     model = new_model("fastcifar-s", data, seed=0)            # batch norm statistics move too
     before = _assert_fused_matches(model, data.images)
-    plan = model._fused.plan
+    plan = model._fused.plans.get(torch.float32)
     fit(model, data, TrainConfig(epochs=1, batch_size=16, device="cpu", val_fraction=0))
     after = _assert_fused_matches(model, data.images)
-    assert model._fused.plan is not plan
+    assert model._fused.plans.get(torch.float32) is not plan
     assert np.abs(after - before).max() > 1e-3
 
 
@@ -111,9 +111,9 @@ def test_plan_is_rebuilt_after_in_place_edits_and_new_preprocessing():
     model.preprocess = Preprocess.unit(3)
     unit = _assert_fused_matches(model, data.images)
     assert np.abs(unit - loaded).max() > 1e-3
-    plan = model._fused.plan
+    plan = model._fused.plans.get(torch.float32)
     model.logits(data.images)
-    assert model._fused.plan is plan                       # nothing changed: the plan is kept
+    assert model._fused.plans.get(torch.float32) is plan                       # nothing changed: the plan is kept
 
 
 def test_forward_hooks_get_the_eager_net():
@@ -153,3 +153,32 @@ def test_big_batches_are_split_between_single_threaded_workers():
         assert later == [2]                                  # and so is the one new threads start with
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", ["seed-cnn", "fastcifar-s", "mlp"])
+def test_bf16_plan_is_close_to_the_float32_logits(name):
+    data = _data(n=64)
+    model = new_model(name, data, seed=2)
+    _randomise_batchnorm(model, seed=2, positive=True)
+    ref = _eager(model, data.images)
+    plan = fused.build(model.net.eval(), model.preprocess, model.in_chw, torch.bfloat16)
+    assert plan is not None and plan.dtype == torch.bfloat16
+    got = model.logits(data.images, precision="bf16")
+    assert got.dtype == np.float32
+    scale = np.abs(ref).max()
+    assert np.abs(got - ref).max() <= 0.05 * scale       # bf16 keeps 8 bits of mantissa
+    assert np.abs(got - ref).max() > 0                    # and it is not the float32 plan
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    np.testing.assert_allclose(model.logits(data.images), ref, rtol=1e-4, atol=1e-4 * scale)  # fp32 plan unchanged
+
+
+def test_bf16_precision_falls_back_to_eager_autocast_under_hooks():
+    data = _data(n=8)
+    model = new_model("seed-cnn", data, seed=1)
+    ref = _eager(model, data.images)
+    handle = model.net[0].register_forward_hook(lambda *_: None)
+    try:
+        got = model.logits(data.images, precision="bf16")
+    finally:
+        handle.remove()
+    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max() and np.abs(got - ref).max() > 0

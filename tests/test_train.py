@@ -122,15 +122,18 @@ def test_device_cuda_without_gpu_is_a_clear_error(tiny_images):
         _train(tiny_images, epochs=1, device="cuda")
 
 
-def test_pool_before_relu_gives_the_same_outputs_and_gradients(tiny_images):
-    from seethrough.train.loop import pool_before_relu
+def test_training_view_gives_the_same_outputs_and_gradients(tiny_images):
+    from seethrough.train.view import training_view
 
     model = new_model("tinyvgg", tiny_images, seed=3)
-    view = pool_before_relu(model.net)
+    view = training_view(model.net)
     kinds = lambda net: [type(m).__name__ for m in net]
     assert kinds(view) != kinds(model.net) and sorted(kinds(view)) == sorted(kinds(model.net))
-    assert "MaxPool2d" in kinds(model.net) and kinds(model.net).index("ReLU") < kinds(model.net).index("MaxPool2d")
-    x = model.prepare(tiny_images.images[:8]).double()  # float64: no ties, no rounding
+    pool = kinds(model.net).index("MaxPool2d")
+    assert kinds(model.net)[pool - 1:pool + 1] == ["ReLU", "MaxPool2d"]  # the net keeps the spec's order
+    assert kinds(view)[pool - 1:pool + 1] == ["MaxPool2d", "ReLU"]
+    assert set(map(id, view.parameters())) == set(map(id, model.net.parameters()))  # the same parameters
+    x = model.prepare(tiny_images.images[:8]).double().contiguous(memory_format=torch.channels_last)
     net = model.net.double()
     grads = []
     for f in (net, view):

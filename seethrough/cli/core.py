@@ -245,7 +245,9 @@ def evaluate(run, data, data_dir, device):
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: compute the probabilities with the from-scratch NumPy engine.")
-def predict(run, images, top_k, as_json, device, engine="torch"):
+@click.option("--precision", default="fp32", show_default=True,
+              help="fp32, bf16 or auto (bf16 where the CPU or GPU does it natively).")
+def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32"):
     """Predict the class of each IMAGE (any size or mode) with RUN."""
     import numpy as np
 
@@ -261,7 +263,7 @@ def predict(run, images, top_k, as_json, device, engine="torch"):
 
         proba = numpy_proba(model, batch)
     else:
-        proba = model.predict_proba(batch)
+        proba = model.predict_proba(batch, precision=precision)
     k = min(top_k, proba.shape[1])
     results = []
     for path, p in zip(images, proba):

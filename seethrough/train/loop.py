@@ -27,6 +27,7 @@ from ..trained import TrainedModel, resolve_device, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import join, leaves_group
 from .precision import PRECISIONS, autocast, resolve_precision
+from .view import training_view
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 AUGMENTS = ("none", "shift", "flip", "shift+flip")
@@ -96,23 +97,6 @@ def make_optimizer(net, cfg: TrainConfig) -> torch.optim.Optimizer:
                                weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0, fused=fused)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
-
-
-def pool_before_relu(net: torch.nn.Module) -> torch.nn.Module:
-    """The same layers (the same parameters) with every ReLU that comes right before a max pool moved after it.
-
-    ReLU is monotone, so max(relu(a), relu(b)) = relu(max(a, b)): the outputs and the gradients are
-    the same (up to ties), but the ReLU and its backward pass then touch a quarter of the values and
-    the pool reads its input before the ReLU has written it. Training runs this view; ``net`` itself,
-    whose layers the explanations and the NumPy engine name, keeps the spec's order.
-    """
-    if not isinstance(net, torch.nn.Sequential):
-        return net
-    layers = list(net)
-    for i in range(len(layers) - 1):
-        if isinstance(layers[i], torch.nn.ReLU) and isinstance(layers[i + 1], torch.nn.MaxPool2d):
-            layers[i], layers[i + 1] = layers[i + 1], layers[i]
-    return torch.nn.Sequential(*layers)
 
 
 @torch.no_grad()
@@ -212,7 +196,7 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
             start = cfg.epochs
     if dd.rank > 0:  # distributed: the other ranks draw their own dropout masks
         torch.manual_seed(cfg.seed + 1000 * start + dd.rank)
-    train_net = dd.wrap(pool_before_relu(net))  # distributed: DDP averages the ranks' gradients
+    train_net = dd.wrap(training_view(net))  # the same parameters (see .view); DDP averages the ranks' gradients
     model.meta["train"] = {**asdict(cfg), "precision_used": precision}
 
     with _Progress(progress and dd.rank == 0, cfg.epochs, steps * cfg.epochs) as bar:
