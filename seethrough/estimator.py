@@ -32,7 +32,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
     weight_decay : float, default=0.0
     schedule : {"none", "cosine", "step", "onecycle"}, default="none"
-    augment : {"none", "shift", "shift+flip"}, default="none"
+    augment : {"none", "shift", "flip", "shift+flip", "shift+flip+cutout"}, default="none"
     val_fraction : float, default=0.0
         Part of the training data held out for early stopping (with ``patience``).
     patience : int or None, default=None

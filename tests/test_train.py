@@ -159,3 +159,28 @@ def test_bf16_precision_trains_close_to_fp32(tiny_images):
     assert abs(h16[0]["train_loss"] - h32[0]["train_loss"]) < 0.05  # the same first epoch, to bf16's rounding
     assert h16[-1]["val_acc"] >= h32[-1]["val_acc"] - 0.15
     assert all(p.dtype == torch.float32 for p in m16.net.parameters())  # the weights themselves stay float32
+
+
+def test_cutout_blanks_one_square_per_image_repeatably():
+    from seethrough.data.augment import random_cutout
+
+    x = torch.ones(64, 3, 32, 32)
+    out = random_cutout(x, 12, torch.Generator().manual_seed(0))
+    again = random_cutout(x, 12, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    zeros = (out == 0).all(1)                                   # (N, H, W): every channel blanked together
+    assert torch.equal((out == 0).any(1), zeros)
+    counts = zeros.sum((1, 2))
+    assert counts.max() == 144 and counts.min() >= 36            # whole squares, or cut by the border
+    for img in zeros:                                           # the blanked pixels form one axis-aligned rectangle
+        r, c = img.any(1).nonzero().flatten(), img.any(0).nonzero().flatten()
+        assert img.sum() == len(r) * len(c) and r.max() - r.min() + 1 == len(r) and c.max() - c.min() + 1 == len(c)
+    _, history = _train(tiny_images_for_cutout(), epochs=2, augment="shift+flip+cutout")
+    assert len(history) == 2
+
+
+def tiny_images_for_cutout():
+    from seethrough.data import ImageDataset
+
+    rng = np.random.default_rng(0)
+    return ImageDataset(rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8), np.arange(40) % 2, ["a", "b"])

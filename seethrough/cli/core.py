@@ -102,7 +102,7 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--momentum", default=0.9, show_default=True, help="For sgd.")
 @click.option("--weight-decay", default=0.0, show_default=True)
 @click.option("--schedule", default="none", show_default=True, help="none, cosine, step or onecycle.")
-@click.option("--augment", default="none", show_default=True, help="none, shift, flip or shift+flip.")
+@click.option("--augment", default="none", show_default=True, help="none, shift, flip, shift+flip or shift+flip+cutout.")
 @click.option("--label-smoothing", default=0.0, show_default=True)
 @click.option("--val-fraction", default=0.1, show_default=True, help="Part of the training data held out for validation.")
 @click.option("--patience", type=int, default=None, help="Stop after this many epochs without a better validation loss.")

@@ -1,4 +1,4 @@
-"""Augmentation on whole batches of tensors: random crop with padding, horizontal flip.
+"""Augmentation on whole batches of tensors: random crop with padding, horizontal flip, cutout.
 
 Both work on a float (N, C, H, W) batch at once, drawing from a torch.Generator so
 that a seed makes them repeatable. No Python loop runs over images.
@@ -31,6 +31,25 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
+def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Set a ``size`` x ``size`` square of each image to 0 (the mean, after standardising).
+
+    Cutout (DeVries and Taylor 2017, arXiv 1708.04552): the square's centre is any pixel, so near
+    the border part of it falls outside the image.
+    """
+    if size <= 0:
+        return x
+    n, c, h, w = x.shape
+    top = torch.randint(0, h, (n,), generator=generator).to(x.device) - size // 2
+    left = torch.randint(0, w, (n,), generator=generator).to(x.device) - size // 2
+    rows = torch.arange(h, device=x.device) - top[:, None]                    # (N, H)
+    cols = torch.arange(w, device=x.device) - left[:, None]                   # (N, W)
+    inside = ((rows >= 0) & (rows < size))[:, None, :, None] & ((cols >= 0) & (cols < size))[:, None, None, :]
+    return x.masked_fill(inside, 0)                                           # (N, C, H, W)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True,
+            cutout: int = 0) -> torch.Tensor:
     x = random_crop(x, pad, generator)
-    return random_flip(x, generator) if flip else x
+    x = random_flip(x, generator) if flip else x
+    return random_cutout(x, cutout, generator)

@@ -30,7 +30,7 @@ from .precision import PRECISIONS, autocast, resolve_precision
 from .view import training_view
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-AUGMENTS = ("none", "shift", "flip", "shift+flip")
+AUGMENTS = ("none", "shift", "flip", "shift+flip", "shift+flip+cutout")
 SCHEDULES = ("none", "cosine", "step", "onecycle")
 
 
@@ -214,7 +214,8 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                 xb = model.prepare(x[idx])  # (B, C, H, W) float
                 if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the batch
                     pad = max(1, xb.shape[-1] // 8) if "shift" in cfg.augment else 0
-                    xb = augment(xb, rng, pad=pad, flip="flip" in cfg.augment)
+                    cut = 3 * xb.shape[-1] // 8 if "cutout" in cfg.augment else 0  # 12 px for 32x32 images
+                    xb = augment(xb, rng, pad=pad, flip="flip" in cfg.augment, cutout=cut)
                 batch = len(idx)
                 if dd.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
                     xb, idx = dd.part(xb), dd.part(idx)
