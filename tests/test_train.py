@@ -161,7 +161,7 @@ def test_bf16_precision_trains_close_to_fp32(tiny_images):
     assert all(p.dtype == torch.float32 for p in m16.net.parameters())  # the weights themselves stay float32
 
 
-def test_cutout_blanks_one_square_per_image_repeatably():
+def test_cutout_blanks_one_square_per_image_repeatably(tiny_images):
     from seethrough.data.augment import random_cutout
 
     x = torch.ones(64, 3, 32, 32)
@@ -175,12 +175,6 @@ def test_cutout_blanks_one_square_per_image_repeatably():
     for img in zeros:                                           # the blanked pixels form one axis-aligned rectangle
         r, c = img.any(1).nonzero().flatten(), img.any(0).nonzero().flatten()
         assert img.sum() == len(r) * len(c) and r.max() - r.min() + 1 == len(r) and c.max() - c.min() + 1 == len(c)
-    _, history = _train(tiny_images_for_cutout(), epochs=2, augment="shift+flip+cutout")
+    _, history = _train(tiny_images, epochs=2, augment="shift+flip+cutout")
     assert len(history) == 2
 
-
-def tiny_images_for_cutout():
-    from seethrough.data import ImageDataset
-
-    rng = np.random.default_rng(0)
-    return ImageDataset(rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8), np.arange(40) % 2, ["a", "b"])
