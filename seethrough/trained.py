@@ -128,16 +128,17 @@ class TrainedModel:
         :mod:`seethrough.fused` where it applies (built on first use, rebuilt when the weights or
         the preprocessing change; not while forward hooks are on the net), else the eager net
         (under bf16 autocast for ``precision="bf16"``)."""
+        from .train.precision import autocast
+
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         plan = None if fused.has_hooks(self.net) else self._fused.get(self.net, self.preprocess, self.in_chw, dtype)
         if plan is not None:
             return plan
-        if precision == "bf16":
-            def eager_bf16(x):
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    return self.net(self.prepare(x))
-            return eager_bf16
-        return lambda x: self.net(self.prepare(x))
+
+        def eager(x):
+            with autocast(precision, self.device):
+                return self.net(self.prepare(x))
+        return eager
 
     @torch.inference_mode()
     def logits(self, images: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> np.ndarray:

@@ -26,7 +26,7 @@ from ..errors import SeethroughError
 from ..trained import TrainedModel, resolve_device, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import join, leaves_group
-from .precision import PRECISIONS, autocast, resolve_precision
+from .precision import autocast, check_precision, resolve_precision
 from .view import training_view
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -65,8 +65,7 @@ class TrainConfig:
                 raise SeethroughError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise SeethroughError(f"--lr must be positive, got {self.lr}")
-        if self.precision not in PRECISIONS:
-            raise SeethroughError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        check_precision(self.precision)
         if not 0 <= self.val_fraction < 1:
             raise SeethroughError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self

@@ -28,11 +28,16 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"fp32" or "bf16": what ``precision`` ("fp32", "bf16" or "auto") means on ``device``."""
+def check_precision(precision: str) -> str:
+    """``precision`` itself, or SeethroughError naming the choices."""
     if precision not in PRECISIONS:
         raise SeethroughError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "auto":
+    return precision
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"fp32" or "bf16": what ``precision`` ("fp32", "bf16" or "auto") means on ``device``."""
+    if check_precision(precision) == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision
 
