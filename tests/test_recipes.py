@@ -109,3 +109,26 @@ def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
     assert info["train"]["optimizer"] == "sgd" and info["train"]["batch_size"] == 8  # from the recipe
     lines = (tmp_path / "runs" / "r" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
+
+
+def test_airbench_init_identity_convs_fixed_scales_small_head(tiny_images):
+    model = new_model("fastmnist", tiny_images, seed=2)
+    head_before = model.net.linear1.weight.clone()
+    recipe = Recipe("r", ("tiny",), "", {"model_name": "fastmnist"}, whiten=True, airbench_init=True)
+    prepare_model(recipe, model, tiny_images.images)
+    conv = model.net.conv3                                              # 16 -> 16 channels, 3x3, pad 1
+    x = torch.randn(2, conv.in_channels, 5, 5)
+    torch.testing.assert_close(F.conv2d(x, conv.weight, padding=1)[:, :conv.in_channels], x)
+    frozen = {n for n, p in model.net.named_parameters() if not p.requires_grad}
+    assert frozen == {"conv1.weight"} | {f"batchnorm{i}.weight" for i in range(1, 7)}
+    assert all(float(model.net.get_submodule(f"batchnorm{i}").weight.min()) == 1.0 for i in range(1, 7))
+    torch.testing.assert_close(model.net.linear1.weight, head_before / 9)
+
+
+def test_every_cifar_recipe_builds_a_config():
+    from seethrough.train import TrainConfig
+
+    for data, name, _ in recipes.list_recipes():
+        opts = dict(get_recipe(data, name).options)
+        opts.pop("model_name"), opts.pop("normalize")
+        TrainConfig(**opts).check()

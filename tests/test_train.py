@@ -51,11 +51,14 @@ def test_run_folder_contents_and_no_pickle(tiny_images, tmp_path):
     np.testing.assert_allclose(loaded.logits(tiny_images.images), model.logits(tiny_images.images), atol=1e-6)
 
 
-def test_resume_continues_exactly(tiny_images, tmp_path):
-    _, straight = _train(tiny_images, run_dir=tmp_path / "a", epochs=4, seed=1, augment="shift+flip")
-    _train(tiny_images, run_dir=tmp_path / "b", epochs=2, seed=1, augment="shift+flip")  # "killed" after 2
+@pytest.mark.parametrize("extra", [{}, {"lookahead": True, "optimizer": "sgd", "lr": 0.05, "bias_lr_scale": 4.0,
+                                        "head_lr_scale": 0.5, "weight_decay": 1e-3}])
+def test_resume_continues_exactly(tiny_images, tmp_path, extra):
+    opts = dict(seed=1, augment="shift+flip", **extra)
+    _, straight = _train(tiny_images, run_dir=tmp_path / "a", epochs=4, **opts)
+    _train(tiny_images, run_dir=tmp_path / "b", epochs=2, **opts)  # "killed" after 2
     model = TrainedModel.load(tmp_path / "b")
-    resumed = fit(model, tiny_images, TrainConfig(epochs=4, seed=1, augment="shift+flip", device="cpu"),
+    resumed = fit(model, tiny_images, TrainConfig(epochs=4, device="cpu", **opts),
                   run_dir=tmp_path / "b", resume=True)
     strip = lambda h: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h]
     assert strip(resumed) == strip(straight)
@@ -88,6 +91,8 @@ def test_schedules():
     assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 10, 10) == pytest.approx(0.0)
     assert lr_factor("step", 9, 10) == pytest.approx(0.01)
     assert lr_factor("onecycle", 2, 10) == pytest.approx(1.0)
+    assert [lr_factor("triangle", s, 100) for s in (0, 23, 100)] == pytest.approx([0.2, 1.0, 0.07])
+    assert lr_factor("triangle", 50, 100) == pytest.approx(1.0 - 0.93 * 27 / 77)
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -97,6 +102,8 @@ def test_schedules():
     ("lr", -1.0, "--lr must be positive"),
     ("augment", "rotate", "--augment"),
     ("precision", "fp16", "--precision must be one of fp32, bf16, auto"),
+    ("shift", -1, "--shift must be 0 or more pixels"),
+    ("bias_lr_scale", 0.0, "bias_lr_scale must be positive"),
 ])
 def test_bad_options(field, value, message):
     with pytest.raises(SeethroughError, match=message):
@@ -178,3 +185,77 @@ def test_cutout_blanks_one_square_per_image_repeatably(tiny_images):
     _, history = _train(tiny_images, epochs=2, augment="shift+flip+cutout")
     assert len(history) == 2
 
+
+
+def test_param_groups_scale_the_learning_rate_but_not_the_decay_per_step(tiny_images):
+    from seethrough.train.loop import param_groups
+
+    net = new_model("fastmnist", tiny_images).net
+    cfg = TrainConfig(lr=0.1, weight_decay=1e-3, bias_lr_scale=64.0, head_lr_scale=1 / 81)
+    groups = param_groups(net, cfg)
+    names = {id(p): n for n, p in net.named_parameters()}
+    by_scale = {g["lr_scale"]: sorted(names[id(p)] for p in g["params"]) for g in groups}
+    assert by_scale[64.0] == sorted(n for n in names.values() if n.startswith("batchnorm") and n.endswith("bias"))
+    assert by_scale[1 / 81] == ["linear1.weight"]
+    assert sum(len(g["params"]) for g in groups) == len(names)          # every parameter once
+    for g in groups:
+        assert g["lr_scale"] * g["weight_decay"] == pytest.approx(cfg.weight_decay)
+    assert len(param_groups(net, TrainConfig())) == 1
+
+
+def test_head_lr_scale_trains_as_logits_scaled_by_a_ninth():
+    """airbench multiplies the logits by 1/9; a head 9x smaller learning 81x slower is the same training."""
+    from seethrough.train.loop import make_optimizer
+
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 6, dtype=torch.float64), torch.randint(0, 3, (32,))
+    a = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3, bias=False)).double()
+    b = torch.nn.Sequential(*[torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3, bias=False)]).double()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        b[2].weight.mul_(1 / 9)
+    cfg = dict(optimizer="sgd", lr=0.3, momentum=0.85, weight_decay=1e-2)
+    opt_a = make_optimizer(a, TrainConfig(**cfg))
+    opt_b = make_optimizer(b, TrainConfig(**cfg, head_lr_scale=1 / 81))
+    for _ in range(5):
+        for net, opt, scale in ((a, opt_a, 1 / 9), (b, opt_b, 1.0)):
+            for g in opt.param_groups:
+                g["lr"] = cfg["lr"] * g["lr_scale"]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x) * scale, y, label_smoothing=0.2).backward()
+            opt.step()
+    torch.testing.assert_close(b(x), a(x) / 9)
+    torch.testing.assert_close(b[0].weight, a[0].weight)
+
+
+def test_lookahead_averages_every_fifth_step():
+    from seethrough.train.lookahead import Lookahead
+
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    la = Lookahead(net, total_steps=10)
+    slow = 1.0
+    for step in range(1, 11):
+        with torch.no_grad():
+            net.weight.add_(1.0)       # a stand-in for an optimizer step
+        fast = net.weight[0, 0].item()
+        la.step(net, step)
+        if step % 5 == 0:
+            d = 0.95 ** 5 * (step / 10) ** 3
+            slow = d * slow + (1 - d) * fast
+            assert net.weight[0, 0].item() == pytest.approx(slow)     # restarts from the slow weights
+        else:
+            assert net.weight[0, 0].item() == pytest.approx(fast)
+    assert la.decay(10) == pytest.approx(0.95 ** 5)
+
+
+def test_flips_alternate_between_epochs():
+    from seethrough.data.augment import augment, flip_rows
+
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).view(2, 1, 2, 3)
+    mask = torch.tensor([True, False])
+    out = flip_rows(x, mask)
+    assert torch.equal(out[0], x[0].flip(2)) and torch.equal(out[1], x[1])
+    both = augment(augment(x, torch.Generator(), pad=0, flip=mask), torch.Generator(), pad=0, flip=~mask)
+    assert torch.equal(both, x.flip(3))      # over two epochs every image is seen once each way

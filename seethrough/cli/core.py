@@ -101,9 +101,12 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--optimizer", default="adam", show_default=True, help="sgd, adam or adamw.")
 @click.option("--momentum", default=0.9, show_default=True, help="For sgd.")
 @click.option("--weight-decay", default=0.0, show_default=True)
-@click.option("--schedule", default="none", show_default=True, help="none, cosine, step or onecycle.")
+@click.option("--schedule", default="none", show_default=True, help="none, cosine, step, onecycle or triangle.")
 @click.option("--augment", default="none", show_default=True, help="none, shift, flip, shift+flip or shift+flip+cutout.")
 @click.option("--label-smoothing", default=0.0, show_default=True)
+@click.option("--shift", type=int, default=None, help="Pixels --augment shift moves images by (default: an eighth of the side).")
+@click.option("--lookahead/--no-lookahead", default=False, show_default=True,
+              help="Every 5 steps average the weights with a slow copy of them (Lookahead).")
 @click.option("--val-fraction", default=0.1, show_default=True, help="Part of the training data held out for validation.")
 @click.option("--patience", type=int, default=None, help="Stop after this many epochs without a better validation loss.")
 @click.option("--normalize", default="standard", show_default=True, help="standard (per-channel mean/std) or unit (/255).")
@@ -121,8 +124,8 @@ def _unique_run_dir(out: Path, name: str) -> Path:
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
-          label_smoothing, val_fraction, patience, normalize, seed, device, precision, out, name, resume, data_dir,
-          size, strict, engine="torch", snapshots=False, recipe=None):
+          label_smoothing, shift, lookahead, val_fraction, patience, normalize, seed, device, precision, out, name,
+          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -131,18 +134,18 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     from ..train import TrainConfig, fit, new_model
     from ..train.distributed import rank, world_size
 
+    opts = {"model_name": model_name, "normalize": normalize, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+            "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "schedule": schedule,
+            "augment": augment, "label_smoothing": label_smoothing, "val_fraction": val_fraction,
+            "precision": precision, "shift": shift, "lookahead": lookahead}
     if recipe:  # the recipe's values for every option not given on the command line
-        from ..recipes import OPTIONS as recipe_options, get_recipe, merge_options
+        from ..recipes import get_recipe, merge_options
 
         ctx, recipe = click.get_current_context(), get_recipe(data, recipe)
         given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
-        o = merge_options(recipe, ctx.params, given)
-        model_name, normalize, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment, \
-            label_smoothing, val_fraction, precision = (o[k] for k in recipe_options)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
-                      weight_decay=weight_decay, schedule=schedule, augment=augment,
-                      label_smoothing=label_smoothing, val_fraction=val_fraction, patience=patience,
-                      seed=seed, device=device, precision=precision).check()
+        opts = merge_options(recipe, opts, given)
+    model_name, normalize = opts.pop("model_name"), opts.pop("normalize")
+    cfg = TrainConfig(**opts, patience=patience, seed=seed, device=device).check()
     if engine == "numpy" and world_size() > 1:
         raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
                               "(use --engine torch under torchrun)")

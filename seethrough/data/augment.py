@@ -1,6 +1,6 @@
 """Augmentation on whole batches of tensors: random crop with padding, horizontal flip, cutout.
 
-Both work on a float (N, C, H, W) batch at once, drawing from a torch.Generator so
+All work on a float (N, C, H, W) batch at once, drawing from a torch.Generator so
 that a seed makes them repeatable. No Python loop runs over images.
 """
 
@@ -27,8 +27,7 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror a random half of the batch left to right."""
-    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    return flip_rows(x, torch.rand(len(x), generator=generator) < 0.5)
 
 
 def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -48,8 +47,17 @@ def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> tor
     return x.masked_fill(inside, 0)                                           # (N, C, H, W)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True,
+def flip_rows(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror left to right the images where the boolean ``mask`` (N,) is True."""
+    return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool | torch.Tensor = True,
             cutout: int = 0) -> torch.Tensor:
+    """Crop (``pad`` pixels), flip, then cut out; ``flip`` is True (a random half), False or a mask (N,)."""
     x = random_crop(x, pad, generator)
-    x = random_flip(x, generator) if flip else x
+    if isinstance(flip, torch.Tensor):
+        x = flip_rows(x, flip)
+    elif flip:
+        x = random_flip(x, generator)
     return random_cutout(x, cutout, generator)

@@ -54,6 +54,10 @@ def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | Non
         raise SeethroughError("--label-smoothing is not available with --engine numpy; leave it at 0")
     if cfg.patience is not None:
         raise SeethroughError("--patience is not available with --engine numpy; leave it out")
+    if cfg.lookahead:
+        raise SeethroughError("--lookahead is not available with --engine numpy; use --no-lookahead")
+    if cfg.bias_lr_scale != 1 or cfg.head_lr_scale != 1:
+        raise SeethroughError("per-layer learning rates are a PyTorch-engine feature; use --engine torch")
     log = log or (print if progress else (lambda *_: None))
 
     val = None

@@ -32,8 +32,10 @@ def _split_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def save_checkpoint(run_dir, net, opt, rng: torch.Generator, info: dict, best_state=None) -> None:
+def save_checkpoint(run_dir, net, opt, rng: torch.Generator, info: dict, best_state=None, lookahead=None) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    if lookahead is not None:  # the slow weights (see .lookahead)
+        tensors.update({f"lookahead.{k}": v.detach().cpu().contiguous() for k, v in lookahead.slow.items()})
     if best_state is not None:
         tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best_state.items()})
     opt_tensors, opt_meta = _split_optimizer(opt)
@@ -47,8 +49,8 @@ def save_checkpoint(run_dir, net, opt, rng: torch.Generator, info: dict, best_st
         save_file(tensors, str(tmp), metadata=meta)
 
 
-def load_checkpoint(run_dir, net, opt, rng: torch.Generator) -> tuple[dict, dict | None]:
-    """Restore net, optimizer and generators in place; return (info, best_state or None)."""
+def load_checkpoint(run_dir, net, opt, rng: torch.Generator, lookahead=None) -> tuple[dict, dict | None]:
+    """Restore net, optimizer, generators (and lookahead's slow weights) in place; return (info, best_state or None)."""
     path = Path(run_dir) / FILE
     if not path.is_file():
         raise RunError(f"{path}: no checkpoint to resume from; train without --resume")
@@ -60,6 +62,11 @@ def load_checkpoint(run_dir, net, opt, rng: torch.Generator) -> tuple[dict, dict
         net.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as exc:
         raise RunError(f"{path}: checkpoint does not match this model ({exc})") from None
+    if lookahead is not None:
+        for k, slow in lookahead.slow.items():
+            if f"lookahead.{k}" not in tensors:
+                raise RunError(f"{path}: the checkpoint has no lookahead weights; resume without lookahead")
+            slow.copy_(tensors[f"lookahead.{k}"])
     opt_meta = json.loads(meta["optimizer"])
     params = [p for group in opt.param_groups for p in group["params"]]  # state_dict numbers them in this order
     state: dict = {}

@@ -26,12 +26,13 @@ from ..errors import SeethroughError
 from ..trained import TrainedModel, resolve_device, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import join, leaves_group
+from .lookahead import Lookahead
 from .precision import autocast, check_precision, resolve_precision
 from .view import training_view
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 AUGMENTS = ("none", "shift", "flip", "shift+flip", "shift+flip+cutout")
-SCHEDULES = ("none", "cosine", "step", "onecycle")
+SCHEDULES = ("none", "cosine", "step", "onecycle", "triangle")
 
 
 @dataclass
@@ -49,6 +50,10 @@ class TrainConfig:
     patience: int | None = None
     augment: str = "none"
     label_smoothing: float = 0.0
+    shift: int | None = None  # pixels the "shift" augmentation moves images by; None: an eighth of the side
+    lookahead: bool = False   # every 5 steps average the weights with a slow copy (see .lookahead)
+    bias_lr_scale: float = 1.0  # learning rate of batch-norm biases x this (decay per step unchanged)
+    head_lr_scale: float = 1.0  # learning rate of the last linear layer x this (decay per step unchanged)
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": mixed precision (see .precision); "auto": bf16 where the hardware has it
@@ -66,6 +71,11 @@ class TrainConfig:
         if not self.lr > 0:
             raise SeethroughError(f"--lr must be positive, got {self.lr}")
         check_precision(self.precision)
+        if self.shift is not None and self.shift < 0:
+            raise SeethroughError(f"--shift must be 0 or more pixels, got {self.shift}")
+        for name in ("bias_lr_scale", "head_lr_scale"):
+            if not getattr(self, name) > 0:
+                raise SeethroughError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1:
             raise SeethroughError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
         return self
@@ -85,17 +95,39 @@ def lr_factor(schedule: str, step: int, total: int) -> float:
         return 0.1 ** int(t * 3)  # /10 at one third and two thirds of training
     if schedule == "onecycle":  # linear warm-up over the first 20 %, then linear decay to 0
         return t / 0.2 if t < 0.2 else max(0.0, (1 - t) / 0.8)
+    if schedule == "triangle":  # airbench's: from 0.2 up to 1 at 23 %, then down to 0.07 at the end
+        return float(np.interp(t, [0.0, 0.23, 1.0], [0.2, 1.0, 0.07]))
     return 1.0
+
+
+def param_groups(net, cfg: TrainConfig) -> list[dict]:
+    """The parameters in groups, each with an ``lr_scale`` that multiplies the learning rate.
+
+    With ``bias_lr_scale`` or ``head_lr_scale`` set, batch-norm biases and the last linear layer
+    form groups of their own (airbench's trick: biases learn 64x faster, and the head 81x slower,
+    which is what scaling the logits by 1/9 does). A group's weight decay is divided by its scale,
+    so the decay per step (learning rate x weight decay) is the same for every parameter.
+    """
+    params = list(net.parameters())
+    if cfg.bias_lr_scale == 1 and cfg.head_lr_scale == 1:
+        return [{"params": params, "lr_scale": 1.0, "weight_decay": cfg.weight_decay}]
+    biases = [m.bias for m in net.modules()
+              if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and m.bias is not None]
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    head = list(linears[-1].parameters()) if linears else []
+    taken = {id(p) for p in biases + head}
+    groups = [(biases, cfg.bias_lr_scale), (head, cfg.head_lr_scale), ([p for p in params if id(p) not in taken], 1.0)]
+    return [{"params": ps, "lr_scale": scale, "weight_decay": cfg.weight_decay / scale} for ps, scale in groups if ps]
 
 
 def make_optimizer(net, cfg: TrainConfig) -> torch.optim.Optimizer:
     # fused: one kernel updates every parameter (the same arithmetic as the loop over them, fewer passes)
     fused = next(net.parameters()).device.type in ("cpu", "cuda") or None
+    groups = param_groups(net, cfg)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0, fused=fused)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, fused=fused)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    return cls(groups, lr=cfg.lr, fused=fused)
 
 
 @torch.no_grad()
@@ -185,10 +217,14 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     steps = math.ceil(len(x) / cfg.batch_size)
     history: list[dict] = []
     best_loss, best_state, bad_epochs, start = math.inf, None, 0, 0
+    lookahead = Lookahead(net, cfg.epochs * steps) if cfg.lookahead else None
+    # flips: each image is mirrored in every other epoch, half of them in the even epochs and the other half
+    # in the odd ones (airbench's derandomized flip: no image goes unflipped, or flipped, epochs running)
+    flips = torch.rand(len(x), generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device) < 0.5
     if resume:
         if run_dir is None:
             raise SeethroughError("--resume needs a run folder")
-        info, best_state = load_checkpoint(run_dir, net, opt, rng)
+        info, best_state = load_checkpoint(run_dir, net, opt, rng, lookahead)
         history, best_loss, bad_epochs = info["history"], info["best_loss"], info["bad_epochs"]
         start = info["epoch"] + 1
         if info.get("stopped"):
@@ -207,14 +243,17 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
             correct = torch.zeros((), dtype=torch.int64, device=device)
             perm = torch.randperm(len(x), generator=rng).to(device)
             for step in range(steps):
+                factor = lr_factor(cfg.schedule, epoch * steps + step, cfg.epochs * steps)
                 for g in opt.param_groups:
-                    g["lr"] = cfg.lr * lr_factor(cfg.schedule, epoch * steps + step, cfg.epochs * steps)
+                    g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * factor
                 idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                 xb = model.prepare(x[idx])  # (B, C, H, W) float
                 if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the batch
-                    pad = max(1, xb.shape[-1] // 8) if "shift" in cfg.augment else 0
-                    cut = 3 * xb.shape[-1] // 8 if "cutout" in cfg.augment else 0  # 12 px for 32x32 images
-                    xb = augment(xb, rng, pad=pad, flip="flip" in cfg.augment, cutout=cut)
+                    side = xb.shape[-1]
+                    pad = (cfg.shift if cfg.shift is not None else max(1, side // 8)) if "shift" in cfg.augment else 0
+                    cut = 3 * side // 8 if "cutout" in cfg.augment else 0  # 12 px for 32x32 images
+                    flip = flips[idx] ^ bool(epoch % 2) if "flip" in cfg.augment else False
+                    xb = augment(xb, rng, pad=pad, flip=flip, cutout=cut)
                 batch = len(idx)
                 if dd.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
                     xb, idx = dd.part(xb), dd.part(idx)
@@ -228,6 +267,8 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if lookahead is not None:
+                    lookahead.step(net, epoch * steps + step + 1)
                 seen += len(idx)
                 loss_sum += loss.detach().double() * (batch / dd.world)  # this rank's part of the loss sum
                 correct += (out.detach().argmax(1) == y[idx]).sum()
@@ -259,13 +300,15 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
             if run_dir is not None and dd.rank == 0:
                 info = {"epoch": epoch, "history": history, "best_loss": best_loss,
                         "bad_epochs": bad_epochs, "stopped": stop}
-                save_checkpoint(run_dir, net, opt, rng, info, best_state)
+                save_checkpoint(run_dir, net, opt, rng, info, best_state, lookahead)
                 write_metrics(run_dir, history)
                 model.save(run_dir)
             if stop:
                 bar.log(f"early stopping: validation loss has not improved for {cfg.patience} epochs")
                 break
 
+    if lookahead is not None:
+        lookahead.finish(net)
     if best_state is not None:
         net.load_state_dict(best_state)
     net.to(memory_format=torch.contiguous_format).eval()
