@@ -94,6 +94,11 @@ def fastcifar_large(in_shape, n_classes):
     return _whitened_blocks(in_shape, n_classes, (64, 256, 256))
 
 
+@register("fastcifar-xl", "a still wider fastcifar (128-384-384, the widths of airbench95), 2.5x fastcifar-l's work")
+def fastcifar_xlarge(in_shape, n_classes):
+    return _whitened_blocks(in_shape, n_classes, (128, 384, 384))
+
+
 @register("fastmnist", "fast 28x28 net: 2x2 whitening conv, three conv-pool-bn blocks (16-32-64), linear")
 def fastmnist(in_shape, n_classes):
     return _whitened_blocks(in_shape, n_classes, (16, 32, 64))
