@@ -1,6 +1,7 @@
 """The fast CIFAR-10 recipe: wall time from loading to a scored model, and the accuracy it reaches.
 
-    .venv/bin/python benchmarks/fast_cifar.py [--recipe fast|long] [--tune] [--epochs N] [--model NAME] [--threads 2]
+    .venv/bin/python benchmarks/fast_cifar.py [--recipe fast|long] [--tune] [--epochs N] [--model NAME]
+        [--augment shift+flip+cutout] [--shift PIXELS] [--threads 2]
 
 Data: the CIFAR-10 JPEG copy in ../shared/datasets (decoded once into the folder cache).
 --tune scores a validation tenth of the training data instead of the test split (for tuning).
@@ -22,6 +23,8 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--model", default=None, help="another registered model in place of the recipe's (tuning)")
+    ap.add_argument("--augment", default=None, help="in place of the recipe's augmentation (tuning)")
+    ap.add_argument("--shift", type=int, default=None, help="in place of the recipe's shift in pixels (tuning)")
     ap.add_argument("--recipe", default="fast")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--seed", type=int, default=0)
@@ -31,6 +34,10 @@ def main() -> None:
     over = {"epochs": args.epochs} if args.epochs else {}
     if args.model:
         over["model_name"] = args.model
+    if args.augment:
+        over["augment"] = args.augment
+    if args.shift is not None:
+        over["shift"] = args.shift
     r = run_and_print("cifar10", args.recipe, args.seed, args.tune, **over)
     acc, seconds = GOALS.get(args.recipe, GOALS["fast"])
     met = r["final"] >= acc and r["seconds_total"] <= seconds
