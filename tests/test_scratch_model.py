@@ -196,6 +196,17 @@ def test_numpy_fit_refuses_torch_only_options(tiny_images):
     model = new_model("logreg", tiny_images)
     with pytest.raises(SeethroughError, match="--augment"):
         fit_numpy(model, tiny_images, TrainConfig(augment="shift"))
+    with pytest.raises(SeethroughError, match="--lookahead"):
+        fit_numpy(model, tiny_images, TrainConfig(lookahead=True))
+    with pytest.raises(SeethroughError, match="per-layer learning rates"):
+        fit_numpy(model, tiny_images, TrainConfig(bias_lr_scale=2.0))
+
+
+def test_cli_numpy_engine_refuses_before_reading_data(tmp_path, capsys):
+    rc = main(["train", "no-such-data", "--engine", "numpy", "--lookahead", "--out", str(tmp_path)])
+    assert rc == 2
+    assert "--lookahead is not available with --engine numpy" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 def test_cli_train_and_predict_with_the_numpy_engine(tmp_path, capsys):

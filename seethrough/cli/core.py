@@ -149,6 +149,10 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     if engine == "numpy" and world_size() > 1:
         raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
                               "(use --engine torch under torchrun)")
+    if engine == "numpy":  # before any data is read
+        from ..scratch.fit import check_numpy_config
+
+        check_numpy_config(cfg, resume)
     parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
     trainset, testset = parts["train"], parts["test"]
     base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"

@@ -38,14 +38,9 @@ def evaluate_numpy(model: TrainedModel, net: Net, data: ImageDataset, batch_size
     return loss / n, correct / n
 
 
-def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
-              run_dir=None, resume: bool = False, progress: bool = False, log=None) -> list[dict]:
-    """Train ``model`` with the NumPy engine; return the per-epoch metrics (the PyTorch loop's keys).
-
-    The trained weights are copied back into ``model.net``, so ``model`` can be saved,
-    evaluated or explained as any other.
-    """
-    cfg = (config or TrainConfig()).check()
+def check_numpy_config(cfg: TrainConfig, resume: bool = False) -> TrainConfig:
+    """``cfg`` checked, or SeethroughError naming the first option the NumPy engine does not have."""
+    cfg = cfg.check()
     if resume:
         raise SeethroughError("--resume is not available with --engine numpy; train again or use --engine torch")
     if cfg.augment != "none":
@@ -58,6 +53,17 @@ def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | Non
         raise SeethroughError("--lookahead is not available with --engine numpy; use --no-lookahead")
     if cfg.bias_lr_scale != 1 or cfg.head_lr_scale != 1:
         raise SeethroughError("per-layer learning rates are a PyTorch-engine feature; use --engine torch")
+    return cfg
+
+
+def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
+              run_dir=None, resume: bool = False, progress: bool = False, log=None) -> list[dict]:
+    """Train ``model`` with the NumPy engine; return the per-epoch metrics (the PyTorch loop's keys).
+
+    The trained weights are copied back into ``model.net``, so ``model`` can be saved,
+    evaluated or explained as any other.
+    """
+    cfg = check_numpy_config(config or TrainConfig(), resume)
     log = log or (print if progress else (lambda *_: None))
 
     val = None
