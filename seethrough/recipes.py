@@ -56,10 +56,11 @@ _FAST_SGD = {"optimizer": "sgd", "momentum": 0.9, "schedule": "onecycle", "norma
 # airbench94's optimizer (arXiv 2404.00498) in per-image-mean units: its lr 11.5 and weight decay 0.0153 "per
 # 1024 examples" with a summed loss are lr 1.5 and weight decay 0.0153 / 11.5 here; batch-norm biases learn
 # 64x faster, the head 81x slower (its logits x 1/9); Lookahead; 2-pixel shifts and alternating flips.
+AIRBENCH_HEAD_SCALE = 1 / 9  # airbench's logits x 1/9: a head that starts this much smaller and learns its square slower
 _AIRBENCH = {"optimizer": "sgd", "momentum": 0.85, "schedule": "triangle", "normalize": "standard",
              "precision": "auto", "batch_size": 1024, "lr": 1.5, "weight_decay": 0.0153 / 11.5,
              "augment": "shift+flip", "shift": 2, "label_smoothing": 0.2, "lookahead": True,
-             "bias_lr_scale": 64.0, "head_lr_scale": 1 / 81, "val_fraction": 0.0}
+             "bias_lr_scale": 64.0, "head_lr_scale": AIRBENCH_HEAD_SCALE ** 2, "val_fraction": 0.0}
 
 RECIPES: list[Recipe] = [
     Recipe("keras", ("cifar10", "cifar10-jpeg"),
@@ -153,7 +154,7 @@ def freeze(model, names: list[str]) -> None:
 
 
 @torch.no_grad()
-def airbench_init(model, head_scale: float = 1 / 9) -> None:
+def airbench_init(model, head_scale: float = AIRBENCH_HEAD_SCALE) -> None:
     """airbench's initialisation (arXiv 2404.00498), three steps:
 
     * identity: in every 3x3 conv with at least as many outputs as inputs, output channel i

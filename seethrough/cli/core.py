@@ -134,14 +134,14 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     from ..train import TrainConfig, fit, new_model
     from ..train.distributed import rank, world_size
 
-    opts = {"model_name": model_name, "normalize": normalize, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-            "optimizer": optimizer, "momentum": momentum, "weight_decay": weight_decay, "schedule": schedule,
-            "augment": augment, "label_smoothing": label_smoothing, "val_fraction": val_fraction,
-            "precision": precision, "shift": shift, "lookahead": lookahead}
+    from ..recipes import OPTIONS
+
+    ctx = click.get_current_context()
+    opts = {k: ctx.params[k] for k in OPTIONS if k in ctx.params}  # the options a recipe may also set
     if recipe:  # the recipe's values for every option not given on the command line
         from ..recipes import get_recipe, merge_options
 
-        ctx, recipe = click.get_current_context(), get_recipe(data, recipe)
+        recipe = get_recipe(data, recipe)
         given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         opts = merge_options(recipe, opts, given)
     model_name, normalize = opts.pop("model_name"), opts.pop("normalize")

@@ -25,11 +25,6 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.
     return padded[batch, chans, rows, cols]  # (N, C, H, W)
 
 
-def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the batch left to right."""
-    return flip_rows(x, torch.rand(len(x), generator=generator) < 0.5)
-
-
 def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """Set a ``size`` x ``size`` square of each image to 0 (the mean, after standardising).
 
@@ -52,12 +47,10 @@ def flip_rows(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool | torch.Tensor = True,
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: torch.Tensor | None = None,
             cutout: int = 0) -> torch.Tensor:
-    """Crop (``pad`` pixels), flip, then cut out; ``flip`` is True (a random half), False or a mask (N,)."""
+    """Crop (``pad`` pixels), mirror the rows where the mask ``flip`` (N,) is True, then cut out."""
     x = random_crop(x, pad, generator)
-    if isinstance(flip, torch.Tensor):
+    if flip is not None:
         x = flip_rows(x, flip)
-    elif flip:
-        x = random_flip(x, generator)
     return random_cutout(x, cutout, generator)

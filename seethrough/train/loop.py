@@ -218,9 +218,9 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     history: list[dict] = []
     best_loss, best_state, bad_epochs, start = math.inf, None, 0, 0
     lookahead = Lookahead(net, cfg.epochs * steps) if cfg.lookahead else None
-    # flips: each image is mirrored in every other epoch, half of them in the even epochs and the other half
-    # in the odd ones (airbench's derandomized flip: no image goes unflipped, or flipped, epochs running)
-    flips = torch.rand(len(x), generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device) < 0.5
+    flips = None  # each image is mirrored in every other epoch: a fixed half in the even epochs, the rest in the
+    if "flip" in cfg.augment:  # odd ones (airbench's derandomized flip), a mask drawn from the seed alone
+        flips = torch.rand(len(x), generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device) < 0.5
     if resume:
         if run_dir is None:
             raise SeethroughError("--resume needs a run folder")
@@ -248,11 +248,11 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
                     g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * factor
                 idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                 xb = model.prepare(x[idx])  # (B, C, H, W) float
-                if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the batch
+                if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the images
                     side = xb.shape[-1]
                     pad = (cfg.shift if cfg.shift is not None else max(1, side // 8)) if "shift" in cfg.augment else 0
                     cut = 3 * side // 8 if "cutout" in cfg.augment else 0  # 12 px for 32x32 images
-                    flip = flips[idx] ^ bool(epoch % 2) if "flip" in cfg.augment else False
+                    flip = flips[idx] ^ bool(epoch % 2) if flips is not None else None
                     xb = augment(xb, rng, pad=pad, flip=flip, cutout=cut)
                 batch = len(idx)
                 if dd.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
