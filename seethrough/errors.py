@@ -24,3 +24,7 @@ class ModelError(SeethroughError):
 
 class RunError(SeethroughError):
     """A run folder that is missing, incomplete or from an incompatible version."""
+
+
+class SkippedImageWarning(UserWarning):
+    """A file in a data folder, or one of several images given, could not be read and was left out."""

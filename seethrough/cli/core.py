@@ -120,12 +120,13 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
 @click.option("--size", default=None, help="Image folders: resize every image to N or HxW.")
 @click.option("--strict", is_flag=True, help="Image folders: stop at an unreadable file instead of skipping it.")
+@click.option("--no-cache", is_flag=True, help="Image folders: decode afresh, without reading or writing the decode cache.")
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
           label_smoothing, shift, lookahead, val_fraction, patience, normalize, seed, device, precision, out, name,
-          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None):
+          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None, no_cache=False):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -153,7 +154,7 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         from ..scratch.fit import check_numpy_config
 
         check_numpy_config(cfg, resume)
-    parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
+    parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed, cache=not no_cache)
     trainset, testset = parts["train"], parts["test"]
     base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"
     if resume:
