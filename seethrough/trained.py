@@ -271,7 +271,7 @@ def _numbers(v, n: int) -> bool:
 
 def _check_facts(path: Path, info: dict) -> None:
     """Refuse, in one line, a model.json whose input shape, class names, preprocessing or spec cannot be used."""
-    from .models.spec import check_output
+    from .models.spec import check_output, infer_shapes
 
     shape = info["input_shape"]
     if not (isinstance(shape, list) and len(shape) == 3 and all(type(d) is int and 1 <= d <= 65536 for d in shape)
@@ -286,7 +286,12 @@ def _check_facts(path: Path, info: dict) -> None:
         raise RunError(f"{path}: preprocess must be {{\"mean\": [{c} numbers], \"std\": [{c} positive numbers]}}, "
                        f"got {pre!r}"[:300])
     try:
-        check_output(make_spec(info["spec"]), (c, shape[0], shape[1]), len(names))
+        spec = make_spec(info["spec"])
+        out = infer_shapes(spec, (c, shape[0], shape[1]))[-1]
+        if tuple(out) == (len(names),):
+            check_output(spec, (c, shape[0], shape[1]), len(names))  # the parameter bound
     except SeethroughError as exc:
-        raise RunError(f"{path}: {exc} (class_names has {len(names)})" if "one per class" in str(exc)
-                       else f"{path}: {exc}") from None
+        raise RunError(f"{path}: {exc}") from None
+    if tuple(out) != (len(names),):
+        raise RunError(f"{path}: the spec gives {'x'.join(map(str, out))} scores per image but class_names "
+                       f"has {len(names)} names; they must match")

@@ -259,13 +259,14 @@ def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32
     """Predict the class of each IMAGE (any size or mode) with RUN."""
     import numpy as np
 
+    from ..data.images import load_images
     from ..errors import SeethroughError
     from ..trained import TrainedModel
 
     if top_k < 1:
         raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
     model = TrainedModel.load(run, device=device)
-    batch = np.stack([model.to_input(p) for p in images])
+    batch, images, _ = load_images(images, model.input_shape)  # an unreadable file: a warning, the rest go on
     if engine == "numpy":
         from ..scratch.bridge import predict_proba as numpy_proba
 
