@@ -32,7 +32,7 @@ from PIL import Image
 
 from ..errors import DataError, SkippedImageWarning
 from .dataset import ImageDataset, split_indices
-from .images import image_to_array, open_image
+from .images import image_to_array, open_image, quiet
 from .walk import shown, subfolders, valid_name, walk
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -67,7 +67,7 @@ def list_images(root: Path, strict: bool = False) -> tuple[list[tuple[Path, os.s
 def _header(path: Path):
     """(width, height, mode) from the file header, or None if it is no image."""
     try:
-        with Image.open(path) as img:
+        with quiet(), Image.open(path) as img:
             return img.size[0], img.size[1], img.mode
     except Exception:
         return None

@@ -13,6 +13,7 @@ The conversion rule, used for training folders and for prediction alike:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -28,6 +29,16 @@ from .walk import shown
 Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs early
 
 
+@contextlib.contextmanager
+def quiet():
+    """Pillow's own warnings (a corrupt EXIF block, a short TIFF read) hidden: they name no file, and a
+    file that decodes is used while one that does not is skipped by name; a decompression bomb is an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image, or raise DataError naming the file."""
     path = Path(path)
@@ -41,10 +52,9 @@ def open_image(path: str | Path) -> Image.Image:
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         raise DataError(f"{shown(path)}: not a regular file (a FIFO, socket or device); expected an image file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            img.load()
+        with quiet(), Image.open(path) as opened:
+            opened.load()
+            img = ImageOps.exif_transpose(opened)  # upright, and a copy: the file is closed on return
     except Exception as exc:  # Pillow raises many types for bad files
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise DataError(f"{shown(path)}: not a readable image ({type(exc).__name__}: {first})") from None
@@ -95,7 +105,8 @@ def fit_size(img: Image.Image, height: int, width: int) -> Image.Image:
 def image_to_array(img: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
     """Convert a PIL image to uint8 (H, W, C) for a model with input ``shape`` = (H, W, C)."""
     h, w, c = shape
-    arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
+    with quiet():
+        arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
     return arr.reshape(h, w, c)
 
 

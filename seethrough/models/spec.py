@@ -60,6 +60,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # a PyTorch module name: n
 MAX_SIDE = 4096  # the largest kernel, stride or padding a layer may ask for
 MAX_WIDTH = 1 << 20  # the most channels or units a layer may have
 MAX_PARAMS = 1 << 28  # the most parameters a model may have (1 GiB of float32 weights)
+MAX_ACTIVATION = 1 << 24  # the most numbers one layer may output per image (64 MiB of float32)
 MAX_TEXT = 10_000  # the longest layer text read
 
 # kind -> {parameter: (check, what it must be)}; every parameter of LAYER_KINDS has one.
@@ -198,7 +199,8 @@ def load_spec(path) -> list[Layer]:
 
 
 def check_output(spec: list[Layer], in_shape: tuple, n_classes: int) -> None:
-    """Refuse a spec that does not end in one score per class, or that has too many parameters."""
+    """Refuse a spec that does not end in one score per class, or too large to run: more than
+    ``MAX_PARAMS`` parameters, or a layer with more than ``MAX_ACTIVATION`` outputs per image."""
     shapes = infer_shapes(spec, in_shape)
     if tuple(shapes[-1]) != (n_classes,):
         got = "x".join(map(str, shapes[-1]))
@@ -207,6 +209,11 @@ def check_output(spec: list[Layer], in_shape: tuple, n_classes: int) -> None:
     n = count_params(spec, in_shape)
     if n > MAX_PARAMS:
         raise ModelError(f"the model has {n:,} parameters; at most {MAX_PARAMS:,} are allowed")
+    for layer, shape in zip(spec, shapes):
+        size = math.prod(shape)
+        if size > MAX_ACTIVATION:
+            raise ModelError(f"layer {layer.name} outputs {size:,} numbers per image "
+                             f"({'x'.join(map(str, shape))}); at most {MAX_ACTIVATION:,} are allowed")
 
 
 def spec_to_json(spec: list[Layer]) -> list[dict]:
