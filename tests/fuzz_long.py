@@ -41,6 +41,15 @@ def one_round(check, strategies) -> None:
     ROUND(given(*strategies)(run))()
 
 
+def tried() -> str:
+    """'N inputs (target n, of them r refused in one line; ...)'."""
+    counts = fuzzing.COUNTS
+    total = sum(v for k, v in counts.items() if not k.endswith(": refused"))
+    parts = [f"{k} {v:,} ({counts.get(k + ': refused', 0):,} refused)" for k, v in sorted(counts.items())
+             if not k.endswith(": refused")]
+    return f"{total:,} inputs tried: " + ", ".join(parts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60)
@@ -63,11 +72,8 @@ def main() -> int:
                                  notes))
                 print(f"FAILURE in {name}: {failures[-1][1]}\n{notes}", flush=True)
         rounds += 1
-        tried = ", ".join(f"{k} {v:,}" for k, v in sorted(fuzzing.COUNTS.items()))
-        print(f"round {rounds}: {sum(fuzzing.COUNTS.values()):,} inputs ({tried}); {len(failures)} failures",
-              flush=True)
-    print(f"\nfuzzed for {args.seconds:.0f} s: {sum(fuzzing.COUNTS.values()):,} inputs tried, "
-          f"{len(failures)} failures")
+        print(f"round {rounds}: {tried()}; {len(failures)} failures", flush=True)
+    print(f"\nfuzzed for {args.seconds:.0f} s: {tried()}; {len(failures)} failures")
     for name, what, _ in failures:
         print(f"  {name}: {what}")
     return 1 if failures else 0

@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,7 @@ def guarded(name: str):
                 raise
             except Exception as exc:  # noqa: BLE001 (checked: SeethroughError in one line, else re-raised)
                 one_line(exc)
+                COUNTS[f"{name}: refused"] = COUNTS.get(f"{name}: refused", 0) + 1
     except Hang as exc:
         raise AssertionError(f"hang: {exc}") from None
     took = time.monotonic() - start
@@ -217,10 +219,13 @@ def png_claiming(w: int, h: int) -> bytes:
     return bytes(data)
 
 
+SIDES = st.sampled_from([8, 8, 16, 5]) | st.integers(1, 24)  # a few common sizes, so votes on the size matter
+
+
 @st.composite
-def image_files(draw) -> dict:
-    """A plan for one file: how to make its bytes."""
-    kind = draw(st.sampled_from(["valid", "valid", "truncated", "mutated", "random", "empty", "bomb"]))
+def image_files(draw, valid: int = 2) -> dict:
+    """A plan for one file: how to make its bytes (``valid``: the weight of a valid file among 7 kinds)."""
+    kind = draw(st.sampled_from(["valid"] * valid + ["truncated", "mutated", "random", "empty", "bomb"]))
     plan = {"kind": kind}
     if kind == "random":
         plan["bytes"] = draw(st.binary(max_size=600))
@@ -228,7 +233,7 @@ def image_files(draw) -> dict:
         plan["claims"] = draw(st.sampled_from([(0, 5), (5, 0), (9000, 9000), (100_000, 100_000), (2**31 - 1, 1)]))
     elif kind != "empty":
         plan.update(fmt=draw(st.sampled_from(FORMATS)), mode=draw(st.sampled_from(MODES)),
-                    w=draw(st.integers(1, 24)), h=draw(st.integers(1, 24)), seed=draw(st.integers(0, 99)))
+                    w=draw(SIDES), h=draw(SIDES), seed=draw(st.integers(0, 99)))
         if kind == "truncated":
             plan["keep"] = draw(st.floats(0, 1))
         if kind == "mutated":
@@ -261,27 +266,51 @@ NAMES = ["a.png", "b.jpg", "photo 1.png", "ünï.png", "x", ".hidden.png", "noex
 @st.composite
 def folder_entries(draw) -> dict:
     """A plan for one entry of a class folder."""
-    kind = draw(st.sampled_from(["file", "file", "file", "file", "fifo", "link-file", "link-up", "link-self",
+    kind = draw(st.sampled_from(["file"] * 10 + ["fifo", "link-file", "link-up", "link-self",
                                  "link-broken", "link-outside", "hidden-dir", "non-utf8", "subdir", "empty-dir"]))
     entry = {"kind": kind, "name": draw(st.sampled_from(NAMES)) + str(draw(st.integers(0, 5)))}
     if kind in ("file", "hidden-dir", "non-utf8", "subdir"):
-        entry["file"] = draw(image_files())
+        entry["file"] = draw(image_files(valid=6))
     return entry
 
 
 @st.composite
 def folders(draw) -> dict:
     """A plan for a data folder and the options it is loaded with."""
-    n_classes = draw(st.integers(1, 3))
+    n_classes = 1 if draw(st.integers(0, 9)) == 9 else draw(st.integers(2, 3))  # (Hypothesis favours small numbers)
     layout = draw(st.sampled_from(["flat", "flat", "split"]))
     splits = ["train", "test"] if layout == "split" else [""]
     classes = {}
     for split in splits:
         for c in range(n_classes):
-            classes[f"{split}/c{c}" if split else f"c{c}"] = draw(st.lists(folder_entries(), max_size=6))
-    size = draw(st.sampled_from([None, None, "8", "5x7", 1, "0", "x", "3x4x5", "70000"]))
-    return {"classes": classes, "size": size, "strict": draw(st.booleans()), "cache": draw(st.booleans()),
-            "root_file": draw(st.booleans())}
+            classes[f"{split}/c{c}" if split else f"c{c}"] = draw(st.lists(folder_entries(), min_size=1, max_size=6))
+    size = None if draw(st.integers(0, 2)) < 2 else draw(st.sampled_from(["8", "5x7", 1, "0", "x", "3x4x5", "70000"]))
+    return {"classes": classes, "size": size, "strict": draw(st.integers(0, 4)) == 4, "cache": draw(st.booleans()),
+            "root_file": draw(st.booleans()),
+            "edit": draw(st.sampled_from(["none", "same-size", "hidden", "add", "remove", "touch"]))}
+
+
+def edit_folder(data: Path, edit: str) -> None:
+    """Change the folder between two loads the way a user might; the cache must see it (or, for a
+    hidden file, rightly ignore it)."""
+    files = sorted(p for p in data.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_size > 40
+                   and "/." not in str(p.relative_to(data)))
+    classes = sorted(p for p in data.iterdir() if p.is_dir())
+    if edit == "hidden" and classes:
+        (classes[0] / ".thumbs").mkdir(exist_ok=True)
+        (classes[0] / ".thumbs" / "new.png").write_bytes(make_image("PNG", "RGB", 9, 9, 5))
+    elif edit == "add" and classes:
+        (classes[-1] / "added.png").write_bytes(make_image("PNG", "L", 7, 7, 6))
+    elif edit == "remove" and files:
+        files[0].unlink()
+    elif edit == "touch" and files:
+        os.utime(files[0], ns=(0, 10**18))
+    elif edit == "same-size" and files:  # new bytes, same size, same times
+        st_ = files[0].stat()
+        data_ = bytearray(files[0].read_bytes())
+        data_[len(data_) // 2] ^= 0x55
+        files[0].write_bytes(bytes(data_))
+        os.utime(files[0], ns=(st_.st_atime_ns, st_.st_mtime_ns))
 
 
 def _make_entry(folder: Path, entry: dict, root: Path) -> None:
@@ -330,32 +359,42 @@ def build_folder(plan: dict, root: Path) -> Path:
 
 
 def check_folder(plan: dict) -> None:
-    """Load a hostile folder: a data set that is sound, or one line; then the cached load equals it."""
+    """Load a hostile folder: a sound data set shaped by the files it kept, or one line; after an edit,
+    a cached load equals a fresh decode (the cache never serves stale data)."""
     from seethrough.data import load_splits
+
+    def load(cache):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            parts = load_splits(str(data), size=plan["size"], strict=plan["strict"], cache=cache)
+        check_warnings(caught)
+        _check_splits(parts, plan["size"])
+        return parts
 
     with sandbox() as root:
         data = build_folder(plan, root)
         freeze(root)
         with guarded("folder"):
-            for attempt in range(2 if plan["cache"] else 1):  # the second load reads the cache
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    parts = load_splits(str(data), size=plan["size"], strict=plan["strict"], cache=plan["cache"])
-                check_warnings(caught)
-                _check_splits(parts)
-                if attempt:
-                    for k in parts:
-                        np.testing.assert_array_equal(parts[k].images, first[k].images)
-                        np.testing.assert_array_equal(parts[k].labels, first[k].labels)
-                first = parts
+            load(plan["cache"])
+        if plan["cache"]:
+            edit_folder(data, plan.get("edit", "none"))
+            freeze(root)
+            with guarded("folder (cached, after an edit)"):
+                cached = load(True)
+                fresh = load(False)
+                for k in fresh:
+                    assert cached[k].info["files"] == fresh[k].info["files"]
+                    np.testing.assert_array_equal(cached[k].images, fresh[k].images)
+                    np.testing.assert_array_equal(cached[k].labels, fresh[k].labels)
 
 
-def _check_splits(parts: dict) -> None:
+def _check_splits(parts: dict, size) -> None:
     assert set(parts) == {"train", "test"}
     shapes = {p.images.shape[1:] for p in parts.values()}
     assert len(shapes) == 1, shapes
     h, w, c = shapes.pop()
     assert h >= 1 and w >= 1 and c in (1, 3)
+    kept = []
     for p in parts.values():
         assert p.images.dtype == np.uint8 and len(p.images) == len(p.labels) == len(p.info["files"])
         assert p.labels.min(initial=0) >= 0 and p.labels.max(initial=0) < len(p.class_names)
@@ -363,6 +402,20 @@ def _check_splits(parts: dict) -> None:
         for f in p.info["files"]:
             f.encode("utf-8")
             assert "/." not in f, f"a hidden file was read: {f}"
+            kept.append(f)
+    # the files kept, and only they, chose the size and the mode
+    from seethrough.data.folder import GRAY_MODES
+
+    headers = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's own, about files it reads anyway
+        for f in kept:
+            with Image.open(f) as img:
+                headers.append((img.size[1], img.size[0], img.mode))
+    sizes = Counter((hh, ww) for hh, ww, _ in headers)
+    if size is None:
+        assert sizes[(h, w)] == max(sizes.values()), f"{h}x{w} is not the most common size of the kept files {sizes}"
+    assert c == (1 if all(m in GRAY_MODES for _, _, m in headers) else 3), (c, Counter(m for *_, m in headers))
 
 
 def check_image_file(plan: dict, shape: tuple[int, int, int]) -> None:
