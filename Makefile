@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup clean browser
+.PHONY: demo test test-all setup clean browser fuzz
 
 setup: $(STAMP) browser
 
@@ -33,6 +33,12 @@ test: $(STAMP) browser
 
 test-all: $(STAMP) browser
 	$(PY) -m pytest -m ''
+
+# The long fuzz run: hostile folders, image files, specs, run folders and predict calls for FUZZ_SECONDS,
+# printing the inputs tried and every failure with its input (tests/fuzz_long.py; not part of `make test`).
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(PY) tests/fuzz_long.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

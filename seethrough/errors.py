@@ -27,7 +27,7 @@ class RunError(SeethroughError):
 
 
 class SkippedImageWarning(UserWarning):
-    """An image in a data folder could not be read and was left out."""
+    """A file in a data folder, or one of several images given, could not be read and was left out."""
 
 
 class TrainingStopped(Exception):

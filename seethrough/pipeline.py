@@ -169,12 +169,13 @@ def run_name(data, model) -> str:
 
 
 def train(data, model="smallcnn", config: TrainConfig | None = None, *, out="runs", name: str | None = None,
-          data_dir=None, size=None, strict: bool = False, **options) -> RunResult:
+          data_dir=None, size=None, strict: bool = False, cache: bool = True, **options) -> RunResult:
     """:func:`train_run` for a data set name or folder: load its splits, name the run folder, train.
 
     The run folder is ``out/name`` (default name ``<data>-<model>``); when a run is already
     there a new one gets ``-2``, ``-3`` ... (``result.run_dir`` says which), unless
-    ``resume=True`` continues it. ``options`` are :class:`RunOptions` fields.
+    ``resume=True`` continues it. ``cache=False`` decodes an image folder afresh (no decode cache).
+    ``options`` are :class:`RunOptions` fields.
     """
     config = (config or TrainConfig()).check()
     check_engine(config, options.get("engine", "torch"), options.get("resume", False))  # before any data is read
@@ -188,7 +189,7 @@ def train(data, model="smallcnn", config: TrainConfig | None = None, *, out="run
                                       "(--resume continues the first, --name picks another)")
     source = str(Path(data).resolve()) if Path(str(data)).exists() else str(data)
     meta = {"data": source, "data_options": {"size": size}, **options.pop("meta", {})}
-    splits = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=config.seed)
+    splits = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=config.seed, cache=cache)
     return train_run(splits, model, config, RunOptions(run_dir=run_dir, meta=meta, **options))
 
 

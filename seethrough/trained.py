@@ -191,18 +191,81 @@ class TrainedModel:
         if not folder.path.is_dir():
             raise RunError(f"{folder.path}: no such run folder")
         info = folder.read_model_json()
+        _check_facts(folder.model_json, info)
         weights = folder.weights
         if not weights.is_file():
             raise RunError(f"{weights}: missing; the run folder has no trained weights")
         meta = {k: v for k, v in info.items() if k not in CORE_KEYS}
-        model = cls(info["spec"], info["input_shape"], info["class_names"],
-                    Preprocess(info["preprocess"]["mean"], info["preprocess"]["std"]), meta=meta)
         try:
-            model.net.load_state_dict(load_file(str(weights)))
-        except Exception as exc:
-            raise RunError(f"{weights}: weights do not match model.json's spec ({exc})") from None
+            model = cls(info["spec"], info["input_shape"], info["class_names"],
+                        Preprocess(info["preprocess"]["mean"], info["preprocess"]["std"]), meta=meta)
+        except SeethroughError as exc:
+            raise RunError(f"{folder.model_json}: {exc}") from None
+        model.net.load_state_dict(read_weights(weights, model.net.state_dict()))
         model.net.to(resolve_device(device)).eval()
         return model
+
+
+def read_weights(path: Path, expected: dict) -> dict:
+    """The tensors of a safetensors file, checked against ``expected`` (a state dict); RunError in one line.
+
+    Refuses a file that is not safetensors or is cut short, a missing or unexpected tensor, a tensor
+    of another shape, and weights that are not finite (NaN or infinite: the model would predict nothing).
+    """
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error type for a damaged header or length
+        raise RunError(f"{path}: not a readable safetensors file ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else 'damaged'})") from None
+    missing = [k for k in expected if k not in state]
+    extra = [k for k in state if k not in expected]
+    if missing or extra:
+        what = "; ".join(x for x in (f"missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
+                                     if missing else "",
+                                     f"unexpected {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")
+                                     if extra else "") if x)
+        raise RunError(f"{path}: weights do not match model.json's spec ({what})")
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise RunError(f"{path}: weights do not match model.json's spec ({k} has shape "
+                           f"{tuple(state[k].shape)}, the spec needs {tuple(v.shape)})")
+        if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all()):
+            raise RunError(f"{path}: {k} holds NaN or infinite values; the run's weights are broken "
+                           "(retrain, or resume from an earlier checkpoint)")
+    return state
+
+
+def _numbers(v, n: int) -> bool:
+    return (isinstance(v, list) and len(v) == n
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v))
+
+
+def _check_facts(path: Path, info: dict) -> None:
+    """Refuse, in one line, a model.json whose input shape, class names, preprocessing or spec cannot be used."""
+    from .models.spec import check_output, infer_shapes
+
+    shape = info["input_shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(d) is int and 1 <= d <= 65536 for d in shape)
+            and shape[2] in (1, 3)):
+        raise RunError(f"{path}: input_shape must be [height, width, channels] with 1 or 3 channels, got {shape!r}")
+    names = info["class_names"]
+    if not (isinstance(names, list) and names and all(isinstance(c, str) for c in names)):
+        raise RunError(f"{path}: class_names must be a list of names, got {names!r}"[:300])
+    pre, c = info["preprocess"], shape[2]
+    if not (isinstance(pre, dict) and _numbers(pre.get("mean"), c) and _numbers(pre.get("std"), c)
+            and all(x > 0 for x in pre["std"])):
+        raise RunError(f"{path}: preprocess must be {{\"mean\": [{c} numbers], \"std\": [{c} positive numbers]}}, "
+                       f"got {pre!r}"[:300])
+    try:
+        spec = make_spec(info["spec"])
+        out = infer_shapes(spec, (c, shape[0], shape[1]))[-1]
+        if tuple(out) == (len(names),):
+            check_output(spec, (c, shape[0], shape[1]), len(names))  # the parameter bound
+    except SeethroughError as exc:
+        raise RunError(f"{path}: {exc}") from None
+    if tuple(out) != (len(names),):
+        raise RunError(f"{path}: the spec gives {'x'.join(map(str, out))} scores per image but class_names "
+                       f"has {len(names)} names; they must match")
 
 
 # ---------------------------------------------------------------------- test-time augmentation

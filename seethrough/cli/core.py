@@ -106,11 +106,13 @@ def models(input_shape, classes):
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
 @click.option("--size", default=None, help="Image folders: resize every image to N or HxW.")
 @click.option("--strict", is_flag=True, help="Image folders: stop at an unreadable file instead of skipping it.")
+@click.option("--no-cache", is_flag=True,
+              help="Image folders: decode afresh, without reading or writing the decode cache.")
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
-def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size, strict, engine, snapshots,
-          **config_values):
+def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size, strict, no_cache, engine,
+          snapshots, **config_values):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..pipeline import train as train_pipeline
     from ..pipeline import with_recipe
@@ -125,7 +127,8 @@ def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size
         model_name, normalize, config = with_recipe(recipe, config, given, model_name if typed("model_name") else None,
                                                     normalize if typed("normalize") else None)
     result = train_pipeline(data, model_name, config, out=out, name=name, data_dir=data_dir, size=size,
-                            strict=strict, resume=resume, recipe=recipe, engine=engine, snapshots=snapshots,
+                            strict=strict, cache=not no_cache, resume=resume, recipe=recipe, engine=engine,
+                            snapshots=snapshots,
                             normalize=normalize, progress=True,
                             log=lambda text: console.print(text, highlight=False, soft_wrap=True))
     if result.evaluation is None:  # under torchrun, the ranks other than 0
@@ -193,13 +196,14 @@ def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32
     """Predict the class of each IMAGE (any size or mode) with RUN."""
     import numpy as np
 
+    from ..data.images import load_images
     from ..errors import SeethroughError
     from ..trained import TrainedModel
 
     if top_k < 1:
         raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
     model = TrainedModel.load(run, device=device)
-    batch = np.stack([model.to_input(p) for p in images])
+    batch, images, _ = load_images(images, model.input_shape)  # an unreadable file: a warning, the rest go on
     if engine == "numpy":
         from ..scratch.bridge import predict_proba as numpy_proba
 

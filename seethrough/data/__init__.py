@@ -2,8 +2,8 @@
 
 from .dataset import ImageDataset, split_indices
 from ..errors import SkippedImageWarning
-from .images import array_to_input, load_image
+from .images import array_to_input, load_image, load_images
 from .registry import DATASETS, list_datasets, load_dataset, load_splits
 
-__all__ = ["ImageDataset", "split_indices", "SkippedImageWarning", "array_to_input", "load_image",
+__all__ = ["ImageDataset", "split_indices", "SkippedImageWarning", "array_to_input", "load_image", "load_images",
            "DATASETS", "list_datasets", "load_dataset", "load_splits"]

@@ -13,31 +13,51 @@ The conversion rule, used for training folders and for prediction alike:
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import DataError
+from ..errors import DataError, SkippedImageWarning
+from .walk import shown
 
 Image.MAX_IMAGE_PIXELS = 64_000_000  # refuse decompression bombs early
+
+
+@contextlib.contextmanager
+def quiet():
+    """Pillow's own warnings (a corrupt EXIF block, a short TIFF read) hidden: they name no file, and a
+    file that decodes is used while one that does not is skipped by name; a decompression bomb is an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def open_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image, or raise DataError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.is_dir():
-        raise DataError(f"{path}: is a folder, expected an image file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
-            img.load()
+        st = os.stat(path)
+    except OSError as exc:
+        raise DataError(f"{shown(path)}: " + ("no such file" if exc.errno == errno.ENOENT
+                                               else f"cannot read it ({exc.strerror})")) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{shown(path)}: is a folder, expected an image file")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        raise DataError(f"{shown(path)}: not a regular file (a FIFO, socket or device); expected an image file")
+    try:
+        with quiet(), Image.open(path) as opened:
+            opened.load()
+            img = ImageOps.exif_transpose(opened)  # upright, and a copy: the file is closed on return
     except Exception as exc:  # Pillow raises many types for bad files
-        raise DataError(f"{path}: not a readable image ({type(exc).__name__}: {exc})") from None
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"{shown(path)}: not a readable image ({type(exc).__name__}: {first})") from None
     return img
 
 
@@ -85,7 +105,8 @@ def fit_size(img: Image.Image, height: int, width: int) -> Image.Image:
 def image_to_array(img: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
     """Convert a PIL image to uint8 (H, W, C) for a model with input ``shape`` = (H, W, C)."""
     h, w, c = shape
-    arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
+    with quiet():
+        arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
     return arr.reshape(h, w, c)
 
 
@@ -97,7 +118,39 @@ def load_image(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{path}: cannot convert to {shape[0]}x{shape[1]}x{shape[2]} ({exc})") from None
+        raise DataError(f"{shown(path)}: cannot convert to {shape[0]}x{shape[1]}x{shape[2]} "
+                        f"({type(exc).__name__}: {exc})") from None
+
+
+def load_images(paths, shape: tuple[int, int, int]) -> tuple[np.ndarray, list, list[tuple[str, str]]]:
+    """Read many image files for a model with input ``shape`` = (H, W, C), skipping those that fail.
+
+    Returns
+    -------
+    images : uint8 ndarray, shape (N, H, W, C)
+        The readable files, in the order given.
+    kept : list
+        The entries of ``paths`` that were read, in the same order.
+    skipped : list of (path, reason)
+        The others, each also named in a :class:`~seethrough.errors.SkippedImageWarning`.
+
+    Raises DataError (the first file's reason) when none can be read.
+    """
+    arrays, kept, skipped = [], [], []
+    for p in paths:
+        try:
+            arrays.append(load_image(p, shape))
+            kept.append(p)
+        except DataError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            skipped.append((shown(p), reason))
+    if not arrays:
+        if len(skipped) == 1:
+            raise DataError(f"{skipped[0][0]}: {skipped[0][1]}")
+        raise DataError(f"none of the {len(skipped)} images could be read; {skipped[0][0]}: {skipped[0][1]}")
+    for p, reason in skipped:
+        warnings.warn(f"skipped {p}: {reason}", SkippedImageWarning, stacklevel=2)
+    return np.stack(arrays), kept, skipped
 
 
 def array_to_input(arr: np.ndarray, shape: tuple[int, int, int], source: str = "array") -> np.ndarray:

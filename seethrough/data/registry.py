@@ -61,16 +61,20 @@ def list_datasets() -> list[str]:
 
 
 def load_splits(name_or_path: str | Path, *, data_dir=None, download: bool = True, size=None,
-                strict: bool = False, seed: int = 0) -> dict[str, ImageDataset]:
-    """Load ``{"train": ImageDataset, "test": ImageDataset}`` for a dataset name or folder path."""
+                strict: bool = False, seed: int = 0, cache: bool = True) -> dict[str, ImageDataset]:
+    """Load ``{"train": ImageDataset, "test": ImageDataset}`` for a dataset name or folder path.
+
+    ``cache=False`` decodes an image folder afresh and writes no decode cache (``--no-cache``).
+    """
     name = str(name_or_path)
     if name in DATASETS:
         if size is not None and name != "cifar10":
             raise DataError(f"--size applies to image folders only, not to the {name} data set")
-        return DATASETS[name].loader(data_dir=data_dir, download=download, size=size, strict=strict)
+        return DATASETS[name].loader(data_dir=data_dir, download=download, size=size, strict=strict,
+                                     cache=cache)
     path = Path(name).expanduser()
     if path.exists() or "/" in name or "\\" in name or name.startswith("."):
-        return load_folder_splits(path, size=size, strict=strict, seed=seed)
+        return load_folder_splits(path, size=size, strict=strict, seed=seed, cache=cache)
     raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)} or a folder path")
 
 
@@ -83,7 +87,8 @@ def load_dataset(name_or_path: str | Path, split: str = "train", **options) -> I
         One of ``list_datasets()`` or a folder with one sub-folder per class.
     split : {"train", "test", "all"}
     **options
-        ``data_dir``, ``download``, ``size`` (folders), ``strict`` (folders), ``seed``.
+        ``data_dir``, ``download``, ``size`` (folders), ``strict`` (folders), ``seed``,
+        ``cache`` (folders: ``False`` decodes afresh, without the decode cache).
 
     Examples
     --------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelError
-from .spec import Layer, infer_shapes, make_spec
+from .spec import Layer, check_output, make_spec
 
 MODELS: dict[str, Callable[[tuple, int], list]] = {}
 DESCRIPTIONS: dict[str, str] = {}
@@ -111,7 +111,8 @@ def list_models() -> list[str]:
 def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
     """A checked spec for ``model``: a registered name, a JSON spec file, or a list of layers.
 
-    Raises ModelError naming the valid models, or the layer that does not fit ``in_shape``.
+    Raises ModelError naming the valid models, the layer that does not fit ``in_shape``, or an
+    output that is not one score per class.
     """
     if isinstance(model, (list, tuple)):
         spec = make_spec(model)
@@ -123,7 +124,7 @@ def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
         raise ModelError(f"unknown model {model!r}; expected one of {', '.join(list_models())} "
                          "or a JSON spec file")
     try:
-        infer_shapes(spec, in_shape)
+        check_output(spec, in_shape, n_classes)
     except ModelError as exc:
         c, h, w = in_shape
         raise ModelError(f"model {model if isinstance(model, str) else 'spec'} does not fit "

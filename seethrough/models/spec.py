@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import ast
 import json
+import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +55,55 @@ class Layer:
         return {"type": self.kind, "name": self.name, **self.params}
 
 
-_CALL = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
+_CALL = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$", re.S)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # a PyTorch module name: no '.', no spaces
+MAX_SIDE = 4096  # the largest kernel, stride or padding a layer may ask for
+MAX_WIDTH = 1 << 20  # the most channels or units a layer may have
+MAX_PARAMS = 1 << 28  # the most parameters a model may have (1 GiB of float32 weights)
+MAX_ACTIVATION = 1 << 24  # the most numbers one layer may output per image (64 MiB of float32)
+MAX_TEXT = 10_000  # the longest layer text read
+
+# kind -> {parameter: (check, what it must be)}; every parameter of LAYER_KINDS has one.
+_INT = lambda lo, hi: (lambda v: _is_int(v) and lo <= v <= hi)  # noqa: E731
+_NUM = lambda ok: (lambda v: _is_number(v) and ok(v))  # noqa: E731
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_CHECKS: dict[str, dict] = {
+    "conv": {"out": (_INT(1, MAX_WIDTH), f"a whole number from 1 to {MAX_WIDTH}"),
+             "k": (_INT(1, MAX_SIDE), f"a whole number from 1 to {MAX_SIDE}"),
+             "stride": (_INT(1, MAX_SIDE), f"a whole number from 1 to {MAX_SIDE}"),
+             "pad": (_INT(0, MAX_SIDE), f"a whole number from 0 to {MAX_SIDE}"),
+             "bias": (lambda v: type(v) is bool, "true or false")},
+    "maxpool": {"k": (_INT(1, MAX_SIDE), f"a whole number from 1 to {MAX_SIDE}"),
+                "stride": (lambda v: v is None or _INT(1, MAX_SIDE)(v), f"a whole number from 1 to {MAX_SIDE}")},
+    "linear": {"out": (_INT(1, MAX_WIDTH), f"a whole number from 1 to {MAX_WIDTH}"),
+               "bias": (lambda v: type(v) is bool, "true or false")},
+    "batchnorm": {"eps": (_NUM(lambda v: 0 < v < 1), "a number between 0 and 1"),
+                  "momentum": (_NUM(lambda v: 0 <= v <= 1), "a number from 0 to 1")},
+    "dropout": {"p": (_NUM(lambda v: 0 <= v < 1), "a probability from 0 up to (not including) 1")},
+}
+_CHECKS["avgpool"] = _CHECKS["maxpool"]
+
+
+def check_params(kind: str, params: dict) -> None:
+    """Refuse, naming the layer and parameter, a value of the wrong type or out of range."""
+    for k, (ok, what) in _CHECKS.get(kind, {}).items():
+        if not ok(params[k]):
+            raise ModelError(f"layer {kind}: {k}={params[k]!r} is not allowed; {k} must be {what}")
+
+
+def check_name(name) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ModelError(f"layer name {name!r} is not allowed; use letters, digits and '_' "
+                         "(no '.', at most 64 characters, not starting with a digit)")
 
 
 def parse_layer(item) -> tuple[str, dict, str | None]:
@@ -66,6 +116,8 @@ def parse_layer(item) -> tuple[str, dict, str | None]:
         name = item.pop("name", None)
         params = item
     elif isinstance(item, str):
+        if len(item) > MAX_TEXT:
+            raise ModelError(f"layer {item[:40]!r}...: {len(item):,} characters; a layer is a short text")
         m = _CALL.match(item)
         if not m:
             raise ModelError(f"cannot read layer {item!r}; expected e.g. 'conv(out=32, k=3)'")
@@ -75,18 +127,20 @@ def parse_layer(item) -> tuple[str, dict, str | None]:
             try:
                 call = ast.parse(f"f({args})", mode="eval").body
                 params = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-            except (SyntaxError, ValueError):
+            except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
                 raise ModelError(f"cannot read the arguments of layer {item!r}; use name=value pairs") from None
             if call.args:
+                raise ModelError(f"layer {item!r}: give arguments by name, e.g. conv(out=32)")
+            if any(kw.arg is None for kw in call.keywords):
                 raise ModelError(f"layer {item!r}: give arguments by name, e.g. conv(out=32)")
             name = params.pop("name", None)
     else:
         raise ModelError(f"a layer is a string or a dict, not {type(item).__name__}")
-    if kind not in LAYER_KINDS:
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
         raise ModelError(f"unknown layer type {kind!r}; expected one of {', '.join(LAYER_KINDS)}")
     allowed = LAYER_KINDS[kind]
     for k in params:
-        if k not in allowed:
+        if not isinstance(k, str) or k not in allowed:
             raise ModelError(f"layer {kind}: unknown parameter {k!r}; expected {', '.join(allowed) or 'none'}")
     full = {}
     for k, default in allowed.items():
@@ -96,6 +150,9 @@ def parse_layer(item) -> tuple[str, dict, str | None]:
             raise ModelError(f"layer {kind}: parameter {k!r} is required")
         else:
             full[k] = default
+    check_params(kind, full)
+    if name is not None:
+        check_name(name)
     return kind, full, name
 
 
@@ -127,11 +184,36 @@ def load_spec(path) -> list[Layer]:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: JSON nested too deeply; a spec is a flat list of layers") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if isinstance(data, dict):
         data = data.get("layers")
     if not isinstance(data, list):
         raise ModelError(f"{path}: expected a JSON list of layers or {{\"layers\": [...]}}")
-    return make_spec(data)
+    try:
+        return make_spec(data)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+
+
+def check_output(spec: list[Layer], in_shape: tuple, n_classes: int) -> None:
+    """Refuse a spec that does not end in one score per class, or too large to run: more than
+    ``MAX_PARAMS`` parameters, or a layer with more than ``MAX_ACTIVATION`` outputs per image."""
+    shapes = infer_shapes(spec, in_shape)
+    if tuple(shapes[-1]) != (n_classes,):
+        got = "x".join(map(str, shapes[-1]))
+        raise ModelError(f"the model's output is {got} numbers per image (after layer {spec[-1].name}); it must "
+                         f"be {n_classes}, one per class: end the spec with linear(out={n_classes})")
+    n = count_params(spec, in_shape)
+    if n > MAX_PARAMS:
+        raise ModelError(f"the model has {n:,} parameters; at most {MAX_PARAMS:,} are allowed")
+    for layer, shape in zip(spec, shapes):
+        size = math.prod(shape)
+        if size > MAX_ACTIVATION:
+            raise ModelError(f"layer {layer.name} outputs {size:,} numbers per image "
+                             f"({'x'.join(map(str, shape))}); at most {MAX_ACTIVATION:,} are allowed")
 
 
 def is_linear(spec: list[Layer]) -> bool:
