@@ -29,6 +29,7 @@ def serve(runs, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, 
         import uvicorn
 
         from ..web import create_app
+        from ..web.budget import map_large_blocks
     except ImportError as exc:
         raise SeethroughError(f"seethrough serve needs the web extra ({exc.name} is missing): "
                               "pip install 'seethrough[web]'") from None
@@ -42,6 +43,7 @@ def serve(runs, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, 
         console.print(f"[yellow]warning:[/yellow] listening on {host}: other machines can reach this page")
     console.print(f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  "
                   f"(API documentation at /docs; Ctrl+C stops)", highlight=False)
+    map_large_blocks()
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -6,7 +6,7 @@
 
 A request first estimates what decoding its image will cost (see
 :func:`seethrough.web.uploads.decode_cost`), then reserves that many bytes here. Reservations
-are served first come, first served; one that cannot start within ``wait_s`` seconds is
+are served first come, first served; one that cannot start within ``wait_s`` seconds (120) is
 refused with 503, and one larger than the whole budget with 413, so no image and no crowd of
 images can take more than the budget. When the last reservation ends, the memory the C
 allocator holds free is handed back to the system (:func:`release_free_memory`).
@@ -29,7 +29,7 @@ MiB = 2**20
 class MemoryBudget:
     """A first-come-first-served semaphore counted in bytes; ``total`` bytes in all."""
 
-    def __init__(self, total: int, *, wait_s: float = 30.0, release: bool = True):
+    def __init__(self, total: int, *, wait_s: float = 120.0, release: bool = True):
         self.total = int(total)
         self.wait_s = wait_s
         self.release = release
@@ -71,15 +71,28 @@ class MemoryBudget:
                 release_free_memory()
 
 
-def _malloc_trim():
+def _glibc(name: str):
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+
+
+def map_large_blocks(threshold: int = 2**20) -> bool:
+    """Make glibc serve every allocation over ``threshold`` bytes by its own ``mmap``, given back
+    to the system the moment it is freed. For a server process (``seethrough serve``).
+
+    By default glibc raises that threshold up to 32 MiB after the first large block is freed,
+    after which a decoded image's pixels (Pillow allocates them in blocks of up to 16 MiB) come
+    from per-thread heaps that keep them when freed: 32 requests decoding at once then leave
+    their pixels spread over up to 8 heaps per core.
+    """
+    return _MALLOPT is not None and bool(_MALLOPT(M_MMAP_THRESHOLD, int(threshold)))
 
 
 def release_free_memory() -> bool:

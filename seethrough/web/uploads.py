@@ -181,8 +181,17 @@ def _pixel_bytes(mode: str) -> int:
 
 
 def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation as the header tells it, read without decoding (``getexif`` would
+    decode a PNG whole to look for an eXIf chunk after the pixels)."""
     try:
-        return int(img.getexif().get(_ORIENTATION, 1))
+        if img.format == "TIFF":  # its tags were read at open
+            exif = img.getexif()
+        elif "exif" in img.info:
+            exif = Image.Exif()
+            exif.load(img.info["exif"])
+        else:
+            return 1
+        return int(exif.get(_ORIENTATION, 1))
     except Exception:  # a damaged EXIF block: decoding will say so, or ignore it
         return 1
 
