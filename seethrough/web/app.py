@@ -47,12 +47,14 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def _fastapi(**kwargs) -> FastAPI:
     """FastAPI whose /docs page uses a bundled Swagger UI (fastapi-offline): the page works
-    offline and loads nothing from a CDN. Without that package, FastAPI's CDN-based /docs."""
+    offline and loads nothing from a CDN. Without that package, FastAPI's CDN-based /docs
+    (which the Content-Security-Policy then blocks: install the web extra). No /redoc: ReDoc
+    injects styles at run time, which the policy refuses, and /docs shows the same."""
     try:
         from fastapi_offline import FastAPIOffline
     except ImportError:
-        return FastAPI(**kwargs)
-    return FastAPIOffline(**kwargs)
+        return FastAPI(redoc_url=None, **kwargs)
+    return FastAPIOffline(redoc_url=None, **kwargs)
 
 
 def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,

@@ -47,16 +47,19 @@ def host_name(host: str) -> str:
     return host.rstrip(".")
 
 
-def cross_site(method: str, headers: dict[str, str]) -> str | None:
-    """Why a request must be refused as cross-site, or None. ``headers``: lower-case names."""
+def cross_site(method: str, headers: dict[str, str], scheme: str = "http") -> str | None:
+    """Why a request must be refused as cross-site, or None. ``headers``: lower-case names;
+    ``scheme``: the request's own (an origin is scheme, host and port)."""
     if method in SAFE_METHODS:
         return None
     site = headers.get("sec-fetch-site", "")
     if site in ("cross-site", "same-site"):
         return f"a {site} {method} request"
     origin = headers.get("origin")
-    if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != headers.get("host", "").lower()):
-        return f"a {method} request from origin {origin!r}"
+    if origin is not None:
+        parts = urlsplit(origin.lower())
+        if (parts.scheme, parts.netloc) != (scheme, headers.get("host", "").lower()):
+            return f"a {method} request from origin {origin!r}"
     return None
 
 
@@ -83,7 +86,7 @@ class Guard:
         if host not in self.hosts:
             return await refuse(send, 400, f"host {host or '(none)'!r} is not served here; use "
                                             f"http://127.0.0.1 or a name given to serve --allow-host")
-        why = cross_site(scope.get("method", "GET"), headers)
+        why = cross_site(scope.get("method", "GET"), headers, scope.get("scheme", "http"))
         if why:
             return await refuse(send, 403, f"{why} is refused: this server only takes changes from its own page")
         await self.app(scope, receive, _stamping(send))
