@@ -243,13 +243,14 @@ class BodyLimit:
                 return await self._refuse(send, seen)
             if not message.get("more_body", False):
                 break
-        body, replayed = b"".join(chunks), False
+        body = b"".join(chunks)
+        del chunks  # one copy of the body, not two, and none once the app has taken it
 
         async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+            nonlocal body
+            if body is not None:
+                message, body = {"type": "http.request", "body": body, "more_body": False}, None
+                return message
             return await receive()  # after the body: wait for the disconnect
 
         await self.app(scope, replay, send)
