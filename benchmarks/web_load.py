@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/web_load.py                     # trains a small digits CNN first
     .venv/bin/python benchmarks/web_load.py runs/digits-smallcnn --requests 200 --rounds 3
+    .venv/bin/python benchmarks/web_load.py --case big-png --requests 32 --rounds 3
 
 Starts ``seethrough serve`` in a subprocess on a free 127.0.0.1 port, sends ``--requests``
-predict uploads at once (each a different test digit, enlarged to 64x64 PNG so the server
-decodes and resizes it), and prints, per round: successes, failures, p50 / p99 / max latency,
-throughput, and the server's resident memory (VmRSS from /proc) before and after. The
-number of requests and the time are both bounded (``--time-limit``); nothing leaves the machine.
+predict uploads at once, and prints, per round: successes, failures, p50 / p99 / max latency,
+throughput, and the server's resident memory from /proc: before the round, its peak during
+the round (VmHWM, reset through /proc/PID/clear_refs before each round) and a second after.
+The uploads (``--case``): ``small``, each a different test digit enlarged to a 64x64 PNG;
+``big-png``, one 3999x3999 RGBA PNG of about 70 KB (a compressible image inside the default
+limits that decodes to 61 MiB). The number of requests and the time are both bounded
+(``--time-limit``); nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -27,11 +31,21 @@ import numpy as np
 from PIL import Image
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """The process's resident memory (``VmRSS``) or its peak since the last reset (``VmHWM``)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def reset_peak(pid: int) -> bool:
+    """Make VmHWM start again from the current RSS (Linux 4.0+)."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
 
 
 def free_port() -> int:
@@ -50,7 +64,19 @@ def train_default(root: Path) -> Path:
     return model.save(root / "digits-smallcnn")
 
 
-def uploads(n: int) -> list[bytes]:
+def big_png() -> bytes:
+    """3999x3999 RGBA, semi-transparent, a red line every 500 rows: ~70 KB that decode to 61 MiB."""
+    a = np.zeros((3999, 3999, 4), np.uint8)
+    a[..., 3] = 200
+    a[::500, :, 0] = 255
+    buf = io.BytesIO()
+    Image.fromarray(a, "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def uploads(n: int, case: str = "small") -> list[bytes]:
+    if case == "big-png":
+        return [big_png()] * n
     from seethrough.data import load_splits
 
     test = load_splits("digits")["test"]
@@ -88,6 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=200, help="concurrent requests per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds allowed per round")
+    ap.add_argument("--case", choices=("small", "big-png"), default="small", help="what is uploaded (see above)")
+    ap.add_argument("--max-memory-mb", type=float, help="passed to serve (default: serve's own)")
     args = ap.parse_args(argv)
     if not 1 <= args.requests <= 1000:
         ap.error("--requests must be in 1..1000")
@@ -96,7 +124,7 @@ def main(argv=None) -> int:
         runs = args.runs or [str(train_default(Path(tmp)))]
         port = free_port()
         cmd = [sys.executable, "-c", "from seethrough.cli import run; run()", "serve", *runs,
-               "--port", str(port)]
+               "--port", str(port), *(["--max-memory-mb", str(args.max_memory_mb)] if args.max_memory_mb else [])]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -112,23 +140,28 @@ def main(argv=None) -> int:
                     if time.monotonic() > deadline:
                         raise SystemExit("the server did not start within 60 s")
                     time.sleep(0.2)
-            files = uploads(args.requests)
-            asyncio.run(burst(base, model_id, files[:4], args.time_limit))  # warm up
+            started = rss_mib(server.pid)
+            asyncio.run(burst(base, model_id, uploads(4), args.time_limit))  # warm up, small images
+            files = uploads(args.requests, args.case)
+            what = "64x64 PNG" if args.case == "small" else f"3999x3999 RGBA PNG ({len(files[0]):,} bytes)"
             print(f"server: {' '.join(runs)} (model {model_id}), {args.requests} concurrent "
-                  f"predict requests per round, 64x64 PNG uploads")
+                  f"predict requests per round, {what} uploads; server RSS at start {started:.1f} MiB")
             print(f"{'round':>5} {'ok':>5} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-                  f"{'req/s':>7} {'RSS before MiB':>15} {'RSS after MiB':>14}")
+                  f"{'req/s':>7} {'RSS before MiB':>15} {'peak MiB':>9} {'RSS after MiB':>14}")
             failed_total = 0
             for i in range(args.rounds):
                 before = rss_mib(server.pid)
+                peak_known = reset_peak(server.pid)
                 results, wall = asyncio.run(burst(base, model_id, files, args.time_limit))
+                peak = rss_mib(server.pid, "VmHWM") if peak_known else float("nan")
+                time.sleep(1.0)
                 after = rss_mib(server.pid)
                 lat = np.array([r[1] for r in results]) * 1000
                 ok = sum(r[0] for r in results)
                 failed_total += len(results) - ok
                 print(f"{i + 1:>5} {ok:>5} {len(results) - ok:>6} {np.percentile(lat, 50):>8.1f} "
                       f"{np.percentile(lat, 99):>8.1f} {lat.max():>8.1f} {len(results) / wall:>7.1f} "
-                      f"{before:>15.1f} {after:>14.1f}")
+                      f"{before:>15.1f} {peak:>9.1f} {after:>14.1f}")
                 for r in results:
                     if not r[0]:
                         print(f"  failure: {r[2]}")

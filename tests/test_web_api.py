@@ -20,6 +20,7 @@ from seethrough.data import load_splits  # noqa: E402
 from seethrough.models import describe  # noqa: E402
 from seethrough.trained import TrainedModel  # noqa: E402
 
+LOCAL = "http://127.0.0.1"  # the server refuses other Host headers (DNS rebinding)
 # A CNN with a padded conv, a pool, and a strided padded conv: the arithmetic test covers all three.
 CNN_SPEC = ["conv(out=4, k=3, pad=1)", "relu", "maxpool(k=2)",
             "conv(out=8, k=3, stride=2, pad=1)", "relu", "flatten", "linear(out=10)"]
@@ -52,7 +53,7 @@ def client(web_runs):
     from seethrough.web import create_app
 
     app = create_app([web_runs["logreg"], web_runs["cnn"]], max_bytes=200_000, max_pixels=1_000_000)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         yield c
 
 
@@ -320,7 +321,7 @@ def test_serve_binds_loopback_by_default(web_runs, monkeypatch):
     r = CliRunner().invoke(cli, ["serve", str(web_runs["logreg"]), "--port", "8123"])
     assert r.exit_code == 0, r.output
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
-    assert [m["id"] for m in TestClient(seen["app"]).get("/api/models").json()] == ["logreg"]
+    assert [m["id"] for m in TestClient(seen["app"], base_url=LOCAL).get("/api/models").json()] == ["logreg"]
 
 
 def test_a_run_whose_data_is_not_here_still_predicts(tmp_path, digits_test):
@@ -329,7 +330,7 @@ def test_a_run_whose_data_is_not_here_still_predicts(tmp_path, digits_test):
 
     model = TrainedModel(["flatten", "linear(out=10)"], (8, 8, 1), [str(i) for i in range(10)],
                          Preprocess.unit(1), meta={"model": "logreg", "dataset": "mnist"})
-    with TestClient(create_app([model.save(tmp_path / "elsewhere")])) as c:
+    with TestClient(create_app([model.save(tmp_path / "elsewhere")]), base_url=LOCAL) as c:
         r = c.get("/api/models/elsewhere/test-images")
         assert r.status_code == 400 and "mnist" in r.json()["message"]
         r = c.post("/api/models/elsewhere/predict", files=upload(png_bytes(big_digit(digits_test))))

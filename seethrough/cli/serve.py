@@ -17,7 +17,11 @@ from .app import cli, console
               help="Largest image file accepted, in megabytes.")
 @click.option("--max-pixels", default=16_000_000, show_default=True, type=click.IntRange(1),
               help="Largest image accepted, in width x height.")
-def serve(runs, host, port, data_dir, max_upload_mb, max_pixels):
+@click.option("--max-memory-mb", default=256.0, show_default=True, type=click.FloatRange(1),
+              help="Memory that decoding uploads may take at once, in MiB; more images wait their turn.")
+@click.option("--allow-host", multiple=True, metavar="NAME",
+              help="Another name or address the page may be opened as (besides --host and localhost); repeatable.")
+def serve(runs, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, allow_host):
     """Serve a web page where an image flows through the models in RUNS (run folders)."""
     from ..errors import SeethroughError
 
@@ -25,15 +29,31 @@ def serve(runs, host, port, data_dir, max_upload_mb, max_pixels):
         import uvicorn
 
         from ..web import create_app
+        from ..web.budget import map_large_blocks
     except ImportError as exc:
         raise SeethroughError(f"seethrough serve needs the web extra ({exc.name} is missing): "
                               "pip install 'seethrough[web]'") from None
 
-    app = create_app(runs, data_dir=data_dir, max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels)
+    hosts = [host, *allow_host, *(_machine_names() if host in ("0.0.0.0", "::") else [])]
+    app = create_app(runs, data_dir=data_dir, max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
+                     max_memory=int(max_memory_mb * 2**20), hosts=hosts)
     for run in app.state.store.runs.values():
         console.print(f"model [bold]{run.id}[/bold]: {run.folder}", highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/yellow] listening on {host}: other machines can reach this page")
     console.print(f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  "
                   f"(API documentation at /docs; Ctrl+C stops)", highlight=False)
+    map_large_blocks()
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _machine_names() -> list[str]:
+    """This machine's name and addresses: what other machines may call it when serving on all interfaces."""
+    import socket
+
+    name = socket.gethostname()
+    try:
+        addresses = socket.gethostbyname_ex(name)[2]
+    except OSError:
+        addresses = []
+    return [name, socket.getfqdn(), *addresses]

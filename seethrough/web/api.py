@@ -49,7 +49,8 @@ def _image(request: Request, run: Run, image: UploadFile | None, test_index: int
     limits = request.app.state.limits
     data = image.file.read(limits["max_bytes"] + 1)
     try:
-        return decode_image(data, image.content_type, run.model.input_shape, **limits)
+        return decode_image(data, image.content_type, run.model.input_shape, **limits,
+                            budget=request.app.state.budget)
     except UploadError as exc:
         raise HTTPException(exc.status, exc.message) from None
 

@@ -22,8 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..__version__ import __version__
 from ..errors import SeethroughError
 from .api import router
+from .budget import MemoryBudget
+from .guard import Guard
 from .store import RunStore
 from .uploads import MAX_BYTES, MAX_PIXELS, BodyLimit
+
+MAX_MEMORY = 256 * 2**20  # what decoding uploads may hold at once: three 4000x4000 RGBA PNGs
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("seethrough.web")
@@ -43,19 +47,24 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def _fastapi(**kwargs) -> FastAPI:
     """FastAPI whose /docs page uses a bundled Swagger UI (fastapi-offline): the page works
-    offline and loads nothing from a CDN. Without that package, FastAPI's CDN-based /docs."""
+    offline and loads nothing from a CDN. Without that package, FastAPI's CDN-based /docs
+    (which the Content-Security-Policy then blocks: install the web extra). No /redoc: ReDoc
+    injects styles at run time, which the policy refuses, and /docs shows the same."""
     try:
         from fastapi_offline import FastAPIOffline
     except ImportError:
-        return FastAPI(**kwargs)
-    return FastAPIOffline(**kwargs)
+        return FastAPI(redoc_url=None, **kwargs)
+    return FastAPIOffline(redoc_url=None, **kwargs)
 
 
 def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
-               max_pixels: int = MAX_PIXELS) -> FastAPI:
+               max_pixels: int = MAX_PIXELS, max_memory: int = MAX_MEMORY, hosts=()) -> FastAPI:
     """A FastAPI app serving ``runs`` (run folders, or a ready :class:`RunStore`).
 
-    ``max_bytes`` limits an uploaded file's size and ``max_pixels`` its width x height.
+    ``max_bytes`` limits an uploaded file's size, ``max_pixels`` its width x height, and
+    ``max_memory`` the bytes that decoding uploads may hold at once (:mod:`.budget`).
+    Requests must name this server in their Host header: ``localhost``, ``127.0.0.1``,
+    ``::1`` or one of ``hosts`` (:mod:`.guard`).
     """
     store = runs if isinstance(runs, RunStore) else RunStore(runs, data_dir=data_dir, device=device)
     app = _fastapi(title="seethrough", version=__version__,
@@ -64,6 +73,7 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
                               "and explanations with their faithfulness scores.")
     app.state.store = store
     app.state.limits = {"max_bytes": int(max_bytes), "max_pixels": int(max_pixels)}
+    app.state.budget = MemoryBudget(max_memory)
     app.include_router(router)
 
     @app.exception_handler(StarletteHTTPException)
@@ -90,4 +100,5 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # multipart adds a few hundred bytes of headers around the file
     app.add_middleware(BodyLimit, max_bytes=int(max_bytes) + 64 * 1024)
+    app.add_middleware(Guard, hosts=tuple(hosts))  # outermost: a foreign host is refused before its body is read
     return app

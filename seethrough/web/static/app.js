@@ -7,6 +7,7 @@ const el = (tag, attrs = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "style") e.style.cssText = v;  // through the CSSOM: the page's CSP refuses style attributes
     else e.setAttribute(k, v);
   }
   for (const c of children) e.append(c);
