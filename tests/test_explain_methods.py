@@ -25,7 +25,8 @@ def test_saliency_matches_finite_differences():
     model = random_model(SPEC, (10, 10, 2), dtype=torch.float64)
     image = random_images(1, (10, 10, 2))
     target = 1
-    sal = explain(model, image, "saliency", target=target)[0]
+    sal = explain(model, image, "saliency", target=target)[0]  # w.r.t. pixels: d input / d pixel = 1 / 60
+    std_sal = explain(model, image, "saliency", target=target, space="standardised")[0]
     x = model.prepare(image).double()
     eps = 1e-6
     rng = np.random.default_rng(0)
@@ -37,7 +38,8 @@ def test_saliency_matches_finite_differences():
             d[0, ch, i, j] = eps
             with torch.no_grad():
                 fd.append(((model.net(x + d) - model.net(x - d))[0, target] / (2 * eps)).item())
-        assert sal[i, j] == pytest.approx(max(abs(v) for v in fd), rel=1e-4, abs=1e-7)
+        assert std_sal[i, j] == pytest.approx(max(abs(v) for v in fd), rel=1e-4, abs=1e-7)
+        assert sal[i, j] == pytest.approx(max(abs(v) for v in fd) / 60, rel=1e-4, abs=1e-9)
 
 
 def test_gradcam_matches_a_split_network():
@@ -86,6 +88,8 @@ def test_linear_weight_x_input_sums_to_the_logit_and_weight_map_matches_views():
         logits = model.net(model.prepare(images))[:, 3] - model.net[1].bias[3]
     np.testing.assert_allclose(wx.reshape(3, -1).sum(1), logits.numpy(), rtol=1e-5, atol=1e-5)
     wm = explain(model, images[0], "weight_map", target=1)
+    np.testing.assert_allclose(wm, st.explain.weight_maps(model)[1].sum(-1) / 60, rtol=1e-6)
+    wm = explain(model, images[0], "weight_map", target=1, space="standardised")
     np.testing.assert_allclose(wm, st.explain.weight_maps(model)[1].sum(-1), rtol=1e-6)
 
 
