@@ -197,3 +197,44 @@ def test_explain_a_fitted_image_classifier():
     cam = st.explain(clf, train.images[0], method="gradcam")
     np.testing.assert_allclose(cam, explain(clf.model_, train.images[:1], "gradcam")[0])
     assert cam.shape == (8, 8)
+
+
+def test_integrated_gradients_adapts_its_steps_to_one_percent():
+    model = random_model(SPEC, (8, 8, 1), dtype=torch.float64)
+    images = random_images(3, (8, 8, 1))
+    with st.explain.make_explainer(model, "integrated_gradients") as e:
+        ig = e(images, target=[0, 1, 2])
+        diag = e.diagnostics
+    x = model.prepare(images).double()
+    with torch.no_grad():
+        gap = (model.net(x) - model.net(torch.zeros_like(x)))[[0, 1, 2], [0, 1, 2]].numpy()
+    for d, total, g in zip(diag, ig.reshape(3, -1).sum(1), gap):
+        assert d["gap"] == pytest.approx(g) and d["delta"] == pytest.approx(total - g, abs=1e-6)
+        assert d["relative_delta"] <= 0.01 or d["steps"] == 512
+    with st.explain.make_explainer(model, "integrated_gradients", steps=4) as e:
+        e(images)
+        assert {d["steps"] for d in e.diagnostics} == {4}
+
+
+def test_two_logit_model_explains_the_other_class_with_the_negated_map():
+    # the logistic-regression lesson's model: logits [0, z]
+    model = random_model("logreg", (6, 6, 1), n_classes=2)
+    with torch.no_grad():
+        model.net[1].weight[0] = 0
+        model.net[1].bias[0] = 0
+    image = random_images(1, (6, 6, 1))
+    for method in ("weight_map", "weight_x_input", "integrated_gradients"):
+        first, second = explain(model, image, method, target=0), explain(model, image, method, target=1)
+        assert np.abs(second).max() > 0
+        np.testing.assert_allclose(first, -second, rtol=1e-5, atol=1e-8)
+
+
+def test_a_constant_map_is_named_in_a_warning():
+    from seethrough.explain.base import ConstantMapWarning
+
+    model = random_model(SPEC, (8, 8, 1))
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.zero_()
+    with pytest.warns(ConstantMapWarning, match="saliency: the map of image 0 is constant"):
+        explain(model, random_images(1, (8, 8, 1)), "saliency")
