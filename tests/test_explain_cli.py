@@ -54,7 +54,9 @@ def test_explain_writes_overlays_and_scores(runs, tmp_path, capsys):
             assert Image.open(png).size[0] > 100  # a drawn figure, not the 8x8 map
         assert m[:8] in out
     assert "weight_map" not in out  # not applicable to a CNN
-    assert "deletion" in out and "randomization" in out
+    assert "deletion" in out and "randomization" in out and "road" in out
+    assert re.search(r"\d\.\d+%", out) and "steps" in out  # integrated gradients' convergence delta per image
+    assert "passes" in out or "fails" in out or "undecided" in out
     assert str(tmp_path) in out.replace("\n", "")
 
 
@@ -117,7 +119,7 @@ def test_report_sections_and_confusion_links(report):
     for anchor in ("curves", "per-class", "confusion", "wrong", "layers", "receptive", "snapshots", "compare",
                    "faithfulness"):
         assert f'id="{anchor}"' in html
-    assert "src=\"http" not in html and "<script" not in html  # self-contained
+    assert "src=\"http" not in html and html.count("<script") == 1  # self-contained: one inline script
     model = TrainedModel.load(report.parent)
     ev = evaluate(model, load_test_split(model))
     links = set(re.findall(r'href="#(cell-\d+-\d+)"', html))
@@ -128,6 +130,12 @@ def test_report_sections_and_confusion_links(report):
     assert block.count("<img") == min(40, ev.confusion[i, j])
     for method in ("saliency", "gradcam", "occlusion", "integrated_gradients"):
         assert f"<td>{method}</td>" in html
+    for removal in ("road", "blur", "mean", "zero"):
+        assert f"<td>{removal}</td>" in html
+    assert "(passes)" in html or "(fails)" in html
+    wrong = [(a, b) for a, b in np.argwhere(ev.confusion) if a != b]
+    assert all(f'id="cell-{a}-{b}" open' in html for a, b in wrong)  # wrong cells open, right ones closed
+    assert f'id="cell-{i}-{i}">' in html or ev.confusion[i, i] == 0
 
 
 def chromium() -> str | None:

@@ -25,7 +25,8 @@ def test_saliency_matches_finite_differences():
     model = random_model(SPEC, (10, 10, 2), dtype=torch.float64)
     image = random_images(1, (10, 10, 2))
     target = 1
-    sal = explain(model, image, "saliency", target=target)[0]
+    sal = explain(model, image, "saliency", target=target)[0]  # w.r.t. pixels: d input / d pixel = 1 / 60
+    std_sal = explain(model, image, "saliency", target=target, space="standardised")[0]
     x = model.prepare(image).double()
     eps = 1e-6
     rng = np.random.default_rng(0)
@@ -37,7 +38,8 @@ def test_saliency_matches_finite_differences():
             d[0, ch, i, j] = eps
             with torch.no_grad():
                 fd.append(((model.net(x + d) - model.net(x - d))[0, target] / (2 * eps)).item())
-        assert sal[i, j] == pytest.approx(max(abs(v) for v in fd), rel=1e-4, abs=1e-7)
+        assert std_sal[i, j] == pytest.approx(max(abs(v) for v in fd), rel=1e-4, abs=1e-7)
+        assert sal[i, j] == pytest.approx(max(abs(v) for v in fd) / 60, rel=1e-4, abs=1e-9)
 
 
 def test_gradcam_matches_a_split_network():
@@ -86,6 +88,8 @@ def test_linear_weight_x_input_sums_to_the_logit_and_weight_map_matches_views():
         logits = model.net(model.prepare(images))[:, 3] - model.net[1].bias[3]
     np.testing.assert_allclose(wx.reshape(3, -1).sum(1), logits.numpy(), rtol=1e-5, atol=1e-5)
     wm = explain(model, images[0], "weight_map", target=1)
+    np.testing.assert_allclose(wm, st.explain.weight_maps(model)[1].sum(-1) / 60, rtol=1e-6)
+    wm = explain(model, images[0], "weight_map", target=1, space="standardised")
     np.testing.assert_allclose(wm, st.explain.weight_maps(model)[1].sum(-1), rtol=1e-6)
 
 
@@ -193,3 +197,44 @@ def test_explain_a_fitted_image_classifier():
     cam = st.explain(clf, train.images[0], method="gradcam")
     np.testing.assert_allclose(cam, explain(clf.model_, train.images[:1], "gradcam")[0])
     assert cam.shape == (8, 8)
+
+
+def test_integrated_gradients_adapts_its_steps_to_one_percent():
+    model = random_model(SPEC, (8, 8, 1), dtype=torch.float64)
+    images = random_images(3, (8, 8, 1))
+    with st.explain.make_explainer(model, "integrated_gradients") as e:
+        ig = e(images, target=[0, 1, 2])
+        diag = e.diagnostics
+    x = model.prepare(images).double()
+    with torch.no_grad():
+        gap = (model.net(x) - model.net(torch.zeros_like(x)))[[0, 1, 2], [0, 1, 2]].numpy()
+    for d, total, g in zip(diag, ig.reshape(3, -1).sum(1), gap):
+        assert d["gap"] == pytest.approx(g) and d["delta"] == pytest.approx(total - g, abs=1e-6)
+        assert d["relative_delta"] <= 0.01 or d["steps"] == 512
+    with st.explain.make_explainer(model, "integrated_gradients", steps=4) as e:
+        e(images)
+        assert {d["steps"] for d in e.diagnostics} == {4}
+
+
+def test_two_logit_model_explains_the_other_class_with_the_negated_map():
+    # the logistic-regression lesson's model: logits [0, z]
+    model = random_model("logreg", (6, 6, 1), n_classes=2)
+    with torch.no_grad():
+        model.net[1].weight[0] = 0
+        model.net[1].bias[0] = 0
+    image = random_images(1, (6, 6, 1))
+    for method in ("weight_map", "weight_x_input", "integrated_gradients"):
+        first, second = explain(model, image, method, target=0), explain(model, image, method, target=1)
+        assert np.abs(second).max() > 0
+        np.testing.assert_allclose(first, -second, rtol=1e-5, atol=1e-8)
+
+
+def test_a_constant_map_is_named_in_a_warning():
+    from seethrough.explain.base import ConstantMapWarning
+
+    model = random_model(SPEC, (8, 8, 1))
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.zero_()
+    with pytest.warns(ConstantMapWarning, match="saliency: the map of image 0 is constant"):
+        explain(model, random_images(1, (8, 8, 1)), "saliency")

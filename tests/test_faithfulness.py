@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from seethrough.explain import explain
-from seethrough.explain.faithfulness import (curves, pixel_ranks, randomization_check, randomized,
-                                             rank_correlation, score_methods)
+from seethrough.explain.faithfulness import curves, pixel_ranks, score_methods
+from seethrough.explain.randomization import THRESHOLD, randomization_check, randomized
+from seethrough.explain.removal import REMOVALS
 
 from explain_helpers import random_images, random_model
 
@@ -59,20 +60,100 @@ def test_exact_contributions_beat_a_random_order_on_a_linear_model():
     assert ordered.deletion_auc < shuffled.deletion_auc and ordered.insertion_auc > shuffled.insertion_auc
 
 
-def test_randomization_check_is_one_for_identical_weights_and_lower_for_new_ones():
+def test_removals_against_direct_computation():
+    from scipy import ndimage
+
+    model = random_model(SPEC, (16, 16, 1))
+    images = random_images(2, (16, 16, 1))
+    maps = np.random.default_rng(0).random((2, 16, 16))
+    x = model.prepare(images)
+    target = model.net(x).argmax(1)
+    ranks = torch.as_tensor(pixel_ranks(maps))
+    top = (ranks < round(0.5 * 256))[:, None]
+    black = torch.full_like(x, -100 / 60)  # pixel 0 with mean 100, std 60
+    blurred = torch.as_tensor(ndimage.gaussian_filter(x.numpy(), (0, 0, 1, 1), mode="reflect"))
+    for removal, value in (("zero", black), ("blur", blurred)):
+        c = curves(model, images, maps, steps=2, removal=removal)
+        np.testing.assert_allclose(c.deletion[:, 1], probs(model, torch.where(top, value, x), target), rtol=1e-5)
+        np.testing.assert_allclose(c.insertion[:, 1], probs(model, torch.where(top, x, value), target), rtol=1e-5)
+
+
+def test_road_imputes_the_neighbours_mean_plus_noise():
+    from seethrough.explain.removal import neighbour_weights, road_impute
+
+    rng = np.random.default_rng(0)
+    image = rng.random((2, 7, 7))
+    removed = rng.random((7, 7)) < 0.4
+    weights = neighbour_weights(7, 7).toarray()
+    out = road_impute(image, removed, neighbour_weights(7, 7), np.zeros_like(image))
+    np.testing.assert_array_equal(out[:, ~removed], image[:, ~removed])  # kept pixels stay
+    for ch in range(2):  # each imputed pixel is the weighted mean of its neighbours (8 of them inside)
+        flat = out[ch].ravel()
+        np.testing.assert_allclose((weights @ flat)[removed.ravel()], flat[removed.ravel()], atol=1e-10)
+    assert weights[8, [0, 1, 2, 7, 9, 14, 15, 16]].tolist() == [1 / 12, 1 / 6, 1 / 12, 1 / 6, 1 / 6, 1 / 12, 1 / 6,
+                                                                 1 / 12]
+    noisy = road_impute(image, removed, neighbour_weights(7, 7), np.ones_like(image))
+    np.testing.assert_allclose(noisy[:, removed], out[:, removed] + 1)
+    model = random_model(SPEC, (8, 8, 1))
+    c = curves(model, random_images(2, (8, 8, 1)), np.random.default_rng(1).random((2, 8, 8)), steps=4,
+               removal="road")
+    assert c.deletion.shape == (2, 5) and np.isfinite(c.deletion).all()
+
+
+def test_spearman_and_ssim_against_scipy_and_identity():
+    from scipy.stats import spearmanr
+
+    from seethrough.explain.randomization import spearman_rows, ssim
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((3, 50)), rng.random((3, 50))
+    b[0] = a[0] * 2 + 0.1 * b[0]
+    expect = [spearmanr(x, y).statistic for x, y in zip(a, b)]
+    np.testing.assert_allclose(spearman_rows(a, b), expect, rtol=1e-10)
+    assert np.isnan(spearman_rows(np.ones((1, 5)), a[:1, :5])[0])
+    m = rng.random((9, 9))
+    assert ssim(m, m) == pytest.approx(1.0) and ssim(m, 1 - m) < 0.2
+
+
+def test_randomization_leaves_global_state_and_model_alone():
     model = random_model(SPEC, (8, 8, 1), seed=5)
+    before = [p.clone() for p in model.net.parameters()]
     images = random_images(3, (8, 8, 1))
-    same = randomized(model, seed=5)  # the helper seeds torch the same way: the same weights
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    same = randomized(model, [], seed=5)
     assert all(torch.equal(a, b) for a, b in zip(same.net.parameters(), model.net.parameters()))
-    assert randomization_check(model, images, "saliency", seed=5) == pytest.approx(1.0)
-    assert randomization_check(model, images, "saliency", seed=6) < 0.9
-    assert model.net is not randomized(model, 6).net and rank_correlation(np.ones((1, 4)), np.ones((1, 4))) != 1
+    r = randomization_check(model, images, "saliency", seeds=(0, 1))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.net.parameters()))
+    assert r.steps == ["linear1", "linear1 .. conv1"] and r.spearman_abs.shape == (2, 2, 3)
+    assert r.verdict in ("passes", "fails") and (r.verdict == "passes") == (r.final < THRESHOLD)
+    one = randomized(model, ["linear1"], seed=0)
+    assert torch.equal(one.net.conv1.weight, model.net.conv1.weight)
+    assert not torch.equal(one.net.linear1.weight, model.net.linear1.weight)
+    again = randomized(model, ["linear1"], seed=0)
+    assert torch.equal(one.net.linear1.weight, again.net.linear1.weight)
+    ind = randomization_check(model, images, "saliency", mode="independent", seeds=(0,))
+    assert ind.steps == ["conv1", "linear1"] and ind.verdict == "n/a"
+
+
+def test_constant_maps_are_counted_not_averaged():
+    model = random_model(SPEC, (8, 8, 1))
+    images = random_images(2, (8, 8, 1))
+    trained = np.zeros((2, 8, 8))  # as if the trained maps were blank
+    trained[1] = np.random.default_rng(0).random((8, 8))
+    r = randomization_check(model, images, "saliency", seeds=(0,), trained_maps=trained)
+    assert r.constant_trained == 1 and np.isnan(r.spearman_abs[:, :, 0]).all()
+    assert np.isfinite(r.spearman_abs[:, :, 1]).all()
 
 
 def test_score_rows_for_every_applicable_method():
     model = random_model(SPEC, (8, 8, 1))
-    rows = score_methods(model, random_images(2, (8, 8, 1)), steps=4)
+    rows = score_methods(model, random_images(2, (8, 8, 1)), steps=4, seeds=(0,))
     assert [r["method"] for r in rows] == ["saliency", "smoothgrad", "gradcam", "occlusion", "integrated_gradients"]
     for r in rows:
-        assert 0 <= r["deletion_auc"] <= 1 and 0 <= r["insertion_auc"] <= 1 and r["ms_per_image"] > 0
-        assert -1 <= r["randomization_corr"] <= 1
+        assert list(r["removals"]) == list(REMOVALS) and r["ms_per_image"] > 0
+        for v in r["removals"].values():
+            assert 0 <= v["deletion"] <= 1 and 0 <= v["insertion"] <= 1 and v["deletion_std"] >= 0
+        assert r["randomization"]["verdict"] in ("passes", "fails", "undecided")
+    assert rows[-1]["ig"]["max_relative_delta"] <= 0.01 or max(rows[-1]["ig"]["steps"]) == 512

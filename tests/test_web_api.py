@@ -211,6 +211,12 @@ def test_explain_gradcam_is_the_librarys_map(client, models, digits_test):
     assert 0 <= f["deletion_auc"] <= 1 and 0 <= f["insertion_auc"] <= 1
     assert len(f["deletion"]) == len(f["fractions"])
     assert r.json()["target"] == int(models["cnn"].predict(digits_test.images[4:5])[0])
+    from seethrough.explain.faithfulness import score  # the page shows the library's own score row
+
+    row = score(models["cnn"], digits_test.images[4:5], "gradcam", target=[r.json()["target"]], removals=f["removal"])
+    assert f["deletion_auc"] == pytest.approx(row["removals"][f["removal"]]["deletion"])
+    assert f["random_insertion_auc"] == pytest.approx(row["removals"][f["removal"]]["random_insertion"])
+    assert f["verdict"] == row["randomization"]["verdict"] in ("passes", "fails", "undecided")
 
 
 def test_weight_x_input_sums_to_the_logit(client, models, digits_test):
@@ -222,7 +228,9 @@ def test_weight_x_input_sums_to_the_logit(client, models, digits_test):
     assert np.sum(r.json()["map"]) + float(m.net.linear1.bias[3].detach()) == pytest.approx(float(logit), abs=1e-3)
     w = client.post("/api/models/logreg/explain",
                     data={"method": "weight_map", "test_index": "9", "target": "3", "faithfulness": "false"}).json()
-    np.testing.assert_allclose(w["map"], m.net.linear1.weight[3].detach().numpy().reshape(8, 8), atol=1e-5)
+    # the weight map is the gradient with respect to the pixels: the weight over the standardisation's std
+    np.testing.assert_allclose(w["map"], m.net.linear1.weight[3].detach().numpy().reshape(8, 8) / m.preprocess.std[0],
+                               atol=1e-5)
 
 
 def test_explain_refuses_a_method_that_does_not_apply(client):

@@ -8,6 +8,13 @@ owns three choices every method shares:
   one for the whole batch or one per image;
 - the **layer** (for methods that look inside, such as Grad-CAM): the last conv layer
   by default, any layer with a spatial map on request;
+- the **score** that is explained: the target class's logit; for a model with two
+  classes the difference of the two logits (the log-odds), so that a model whose
+  logits are [0, z] explains its first class with the negated map of its second
+  instead of an empty one;
+- the **space** of gradients (methods with ``space=``): "pixels" (default) takes the
+  gradient with respect to the 0..255 pixels, "standardised" with respect to the
+  model's standardised input (pixels minus the training mean, over the std);
 - the **hooks**: forward hooks that record a layer's output and a hook on that output
   that records its gradient. They are removed after every call, also when it fails,
   and the explainer is a context manager that removes any that remain.
@@ -20,6 +27,7 @@ images.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,6 +71,25 @@ def net_dtype(net) -> torch.dtype:
     return next((p.dtype for p in net.parameters()), torch.float32)
 
 
+class ConstantMapWarning(UserWarning):
+    """A method's map came out constant (e.g. all zero): it shows nothing."""
+
+
+SPACES = ("pixels", "standardised")
+
+
+def check_space(method: str, space: str) -> str:
+    if space not in SPACES:
+        raise ModelError(f"{method}: space must be one of {', '.join(SPACES)}, got {space!r}")
+    return space
+
+
+def constant_maps(maps: np.ndarray) -> np.ndarray:
+    """(N, H, W) -> bool (N,): True where a map has one value everywhere (or is not finite)."""
+    flat = maps.reshape(len(maps), -1)
+    return ~np.isfinite(flat).all(1) | (flat.max(1) == flat.min(1))
+
+
 class Explainer:
     """Base class. Subclasses set ``name``, ``paper`` and implement :meth:`attribute`."""
 
@@ -82,6 +109,7 @@ class Explainer:
         self.layer = self.check_layer(layer) if self.uses_layer else None
         self.options = self.check_options(**options)
         self._handles: list = []
+        self.diagnostics: list[dict] = []  # per image, for methods that report one (integrated gradients)
         self.activations: dict[str, torch.Tensor] = {}
         self.gradients: dict[str, torch.Tensor] = {}
 
@@ -179,8 +207,21 @@ class Explainer:
 
     @staticmethod
     def pick(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The target class's score of each row: (N, K), (N,) -> (N,)."""
-        return logits.gather(1, target[:, None])[:, 0]
+        """The explained score of each row, (N, K), (N,) -> (N,): the target's logit; with two
+        classes the target's logit minus the other one (the log-odds, which softmax depends on)."""
+        own = logits.gather(1, target[:, None])[:, 0]
+        if logits.shape[1] == 2:
+            return own - logits.gather(1, (1 - target)[:, None])[:, 0]
+        return own
+
+    def pixel_std(self, x: torch.Tensor) -> torch.Tensor:
+        """The standardisation's std per channel, (1, C, 1, 1): d input / d pixel = 1 / std."""
+        std = torch.tensor(self.model.preprocess.std, dtype=x.dtype, device=x.device)
+        return std.view(1, -1, 1, 1)
+
+    def in_space(self, grad: torch.Tensor, space: str) -> torch.Tensor:
+        """A gradient taken w.r.t. the standardised input, in ``space`` ("pixels": divided by std)."""
+        return grad / self.pixel_std(grad) if space == "pixels" else grad
 
     def targets_for(self, x: torch.Tensor, target: list | None) -> torch.Tensor | None:
         """Target indices (N,) for prepared input x: given ones, else the predicted class.
@@ -209,6 +250,7 @@ class Explainer:
         batch, single = as_images(self.model, images)
         targets = self.resolve_target(target, len(batch))
         self.net.eval()
+        self.diagnostics = []
         out = []
         step = min(self.batch_size, self.chunk())
         try:
@@ -219,6 +261,10 @@ class Explainer:
         finally:
             self.release()
         maps = np.concatenate(out).astype(np.float32)
+        for i in np.flatnonzero(constant_maps(maps)):
+            warnings.warn(ConstantMapWarning(
+                f"{self.name}: the map of image {i} is constant ({float(maps[i].flat[0]):g} everywhere), "
+                "so it shows nothing"), stacklevel=2)
         return maps[0] if single else maps
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -230,9 +276,10 @@ class Explainer:
 
     # ------------------------------------------------------------------ helpers
     def input_gradient(self, x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """d score[target] / d x for prepared x (B, C, H, W), split to bound memory.
+        """d score[target] / d x for prepared (standardised) x (B, C, H, W), split to bound memory.
 
-        ``target`` None: each row's own predicted class.
+        ``target`` None: each row's own predicted class. :meth:`in_space` turns it into
+        the gradient with respect to the pixels.
         """
         grads = []
         step = self.chunk()

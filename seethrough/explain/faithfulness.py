@@ -1,36 +1,32 @@
-"""How far an attribution map can be trusted.
+"""How far an attribution map can be trusted: deletion and insertion, and the sanity check.
 
 Deletion and insertion (V. Petsiuk, A. Das, K. Saenko, "RISE: Randomized Input Sampling
 for Explanation of Black-box Models", BMVC 2018, arXiv:1806.07421): pixels are removed
-from the image (set to the baseline, 0 in the prepared input: the training data's mean
-colour) in the order of the map, most important first, and the target class's
-probability is measured after each step; insertion starts from the baseline and reveals
-pixels in the same order. A faithful map gives a low deletion area and a high insertion
-area; both are compared with the areas for a random order of the same pixels.
+from the image in the order of the map, highest value first, and the target class's
+probability is measured after each step; insertion starts from a fully removed image and
+puts the pixels back in the same order. A faithful map gives a low deletion area and a
+high insertion area; both are compared with the areas for a random order of the same
+pixels. What "removed" means changes the ranking of the methods (a removal equal to a
+method's own baseline favours it), so :func:`score` measures every removal of
+:mod:`.removal` (mean colour, blurred copy, black, and ROAD's noisy linear imputation)
+and gives each area's mean and standard deviation over the images.
 
-Model-parameter randomization (J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt,
-B. Kim, "Sanity Checks for Saliency Maps", NeurIPS 2018, arXiv:1810.03292): the trained
-weights are replaced by random ones and the maps of the two models are compared by
-Spearman rank correlation of their absolute values. A map that explains the model must
-change, so a correlation near 1 fails the check.
+The model-randomization check (Adebayo et al. 2018) is :mod:`.randomization`.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
-from ..models import build_torch
-from ..trained import TrainedModel
-from .base import as_images, as_model, net_dtype
+from .base import as_images, as_model, constant_maps, net_dtype
+from .randomization import randomization_check
 from .registry import get_method
-
+from .removal import check_removals, removed_inputs
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 calls it trapz
 
@@ -40,14 +36,23 @@ class Curves:
     fractions: np.ndarray   # (S+1,) share of pixels removed or revealed
     deletion: np.ndarray    # (N, S+1) target probability
     insertion: np.ndarray   # (N, S+1)
+    removal: str = "mean"
+
+    @property
+    def deletion_aucs(self) -> np.ndarray:
+        return _trapezoid(self.deletion, self.fractions, axis=1)
+
+    @property
+    def insertion_aucs(self) -> np.ndarray:
+        return _trapezoid(self.insertion, self.fractions, axis=1)
 
     @property
     def deletion_auc(self) -> float:
-        return float(_trapezoid(self.deletion, self.fractions, axis=1).mean())
+        return float(self.deletion_aucs.mean())
 
     @property
     def insertion_auc(self) -> float:
-        return float(_trapezoid(self.insertion, self.fractions, axis=1).mean())
+        return float(self.insertion_aucs.mean())
 
 
 def pixel_ranks(maps: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -64,11 +69,13 @@ def pixel_ranks(maps: np.ndarray, seed: int = 0) -> np.ndarray:
 
 @torch.no_grad()
 def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: int = 0,
-           max_elements: int = 2 ** 22) -> Curves:
+           max_elements: int = 2 ** 22, removal: str = "mean") -> Curves:
     """Deletion and insertion curves of ``maps`` (N, H, W) for uint8 ``images`` (N, H, W, C).
 
-    ``target``: class index per image; the predicted class when None.
+    ``target``: class index per image; the predicted class when None. ``removal``: what a
+    removed pixel becomes (:data:`~seethrough.explain.removal.REMOVALS`).
     """
+    check_removals(removal)
     model = as_model(model)
     batch, _ = as_images(model, images)
     maps = np.asarray(maps, np.float64).reshape(len(batch), *batch.shape[1:3])
@@ -85,65 +92,66 @@ def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: 
     dele, ins = [], []
     for i in range(0, n, per_pass):
         xi, ri, ti = x[i:i + per_pass], ranks[i:i + per_pass], target[i:i + per_pass]
-        shown = (ri[:, None] < counts.view(1, -1, 1, 1)).unsqueeze(2)      # (B, S+1, 1, H, W) top pixels
-        xs = xi[:, None]                                                  # (B, 1, C, H, W)
-        for kind, inputs, out in (("deletion", xs * ~shown, dele), ("insertion", xs * shown, ins)):
-            prob = model.net(inputs.flatten(0, 1)).softmax(1)             # (B*(S+1), K)
-            prob = prob.view(len(xi), steps + 1, -1)
+        top = ri[:, None] < counts.view(1, -1, 1, 1)                      # (B, S+1, H, W) the first pixels
+        for removed, out in ((top, dele), (~top, ins)):
+            inputs = removed_inputs(model, xi, removed, removal, seed)     # (B, S+1, C, H, W)
+            prob = model.net(inputs.flatten(0, 1)).softmax(1).view(len(xi), steps + 1, -1)
             out.append(prob.gather(2, ti.view(-1, 1, 1).expand(-1, steps + 1, 1))[..., 0].cpu().numpy())
-    return Curves(fractions, np.concatenate(dele), np.concatenate(ins))
+    return Curves(fractions, np.concatenate(dele), np.concatenate(ins), removal)
 
 
-def randomized(model: TrainedModel, seed: int = 0) -> TrainedModel:
-    """A copy of ``model`` with freshly initialised weights (same spec, preprocessing, classes)."""
-    torch.manual_seed(seed)
-    net = build_torch(model.spec, model.in_chw).to(model.device).eval()
-    clone = copy.copy(model)
-    clone.net = net
-    return clone
+def removal_scores(model, batch, maps, target, removals, steps: int, seed: int, keep_curves: bool = False) -> dict:
+    """Per removal: deletion and insertion areas of ``maps`` and of a random order, mean and spread."""
+    shuffled = np.random.default_rng(seed + 1).random(maps.shape)
+    out = {}
+    for removal in removals:
+        ordered = curves(model, batch, maps, target, steps, seed, removal=removal)
+        rand = curves(model, batch, shuffled, target, steps, seed, removal=removal)
+        row = {"deletion": ordered.deletion_auc, "deletion_std": float(ordered.deletion_aucs.std()),
+               "insertion": ordered.insertion_auc, "insertion_std": float(ordered.insertion_aucs.std()),
+               "random_deletion": rand.deletion_auc, "random_insertion": rand.insertion_auc}
+        if keep_curves:
+            row["curves"] = {"fractions": ordered.fractions.tolist(), "deletion": ordered.deletion.tolist(),
+                             "insertion": ordered.insertion.tolist()}
+        out[removal] = row
+    return out
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean over images of the Spearman correlation of |a| and |b| (N, H, W); NaN where a map is constant."""
-    vals = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for x, y in zip(np.abs(a).reshape(len(a), -1), np.abs(b).reshape(len(b), -1)):
-            vals.append(spearmanr(x, y).statistic)
-    vals = np.asarray(vals, float)
-    return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=None, removals="all",
+          randomization: str | None = "cascading", seeds=(0, 1, 2), keep_curves: bool = False,
+          **options) -> dict:
+    """One row of the faithfulness table for ``method`` on ``images``.
 
-
-def randomization_check(model, images, method: str, seed: int = 0, **options) -> float:
-    """Rank correlation between the maps of the trained model and of a randomly initialised copy."""
+    Keys: ``method``, ``images``, ``ms_per_image`` (the map alone), ``constant_maps``,
+    ``removals`` ({removal: deletion / insertion mean and std over the images, and the
+    random order's}), ``randomization`` (:meth:`Randomization.summary`, None when
+    ``randomization`` is None) and, for integrated gradients, ``ig`` (steps and the
+    largest convergence delta relative to |f(x) - f(x0)|).
+    """
     model = as_model(model)
     batch, _ = as_images(model, images)
-    target = model.predict(batch)  # explain the same class in both models
-    cls = get_method(method)
-    with cls(model, **options) as e:
-        trained = e(batch, target=target)
-    with cls(randomized(model, seed), **options) as e:
-        rand = e(batch, target=target)
-    return rank_correlation(trained, rand)
-
-
-def score(model, images, method: str, steps: int = 20, seed: int = 0, **options) -> dict:
-    """One row of the faithfulness table for ``method`` on ``images``."""
-    model = as_model(model)
-    batch, _ = as_images(model, images)
-    target = model.predict(batch)
+    target = model.predict(batch) if target is None else np.asarray(target).reshape(-1)
     cls = get_method(method)
     t0 = time.perf_counter()
-    with cls(model, **options) as e:
-        maps = e(batch, target=target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant maps are counted in the row
+        with cls(model, **options) as e:
+            maps = e(batch, target=target)
+            diagnostics = list(e.diagnostics)
     seconds = time.perf_counter() - t0
-    ordered = curves(model, batch, maps, target, steps, seed)
-    rng = np.random.default_rng(seed + 1)
-    shuffled = curves(model, batch, rng.random(maps.shape), target, steps, seed)
-    return {"method": method, "deletion_auc": ordered.deletion_auc, "insertion_auc": ordered.insertion_auc,
-            "random_deletion_auc": shuffled.deletion_auc, "random_insertion_auc": shuffled.insertion_auc,
-            "randomization_corr": randomization_check(model, batch, method, seed, **options),
-            "ms_per_image": 1000 * seconds / len(batch), "images": len(batch)}
+    row = {"method": method, "images": len(batch), "ms_per_image": 1000 * seconds / len(batch),
+           "constant_maps": int(constant_maps(maps).sum()),
+           "removals": removal_scores(model, batch, maps, target, check_removals(removals), steps, seed,
+                                      keep_curves)}
+    if diagnostics:
+        rel = [d["relative_delta"] for d in diagnostics]
+        row["ig"] = {"steps": [d["steps"] for d in diagnostics], "relative_delta": rel,
+                     "max_relative_delta": float(max(rel))}
+        options = {**options, "steps": max(d["steps"] for d in diagnostics)}  # the same steps for random copies
+    row["randomization"] = None if randomization is None else randomization_check(
+        model, batch, method, mode=randomization, seeds=seeds, target=target, trained_maps=maps,
+        **options).summary()
+    return row
 
 
 def score_methods(model, images, methods=None, **kwargs) -> list[dict]:

@@ -3,10 +3,14 @@
 R. R. Selvaraju, M. Cogswell, A. Das, R. Vedantam, D. Parikh, D. Batra, "Grad-CAM: Visual
 Explanations from Deep Networks via Gradient-based Localization", ICCV 2017, arXiv:1610.02391.
 
-With A the layer's maps (K, h, w) and y the target score, each map's weight is the
-spatial mean of dy/dA_k; the map is ReLU(sum_k weight_k A_k), scaled bilinearly up to
-the input's height and width. The layer is the last conv layer unless ``layer=`` names
-another layer with a spatial output.
+Conventions (the test compares them with Captum's ``LayerGradCam`` followed by
+``LayerAttribution.interpolate(..., "bilinear")``):
+
+- target: the target class's logit y (with two classes, the logit difference);
+- layer: the last conv layer unless ``layer=`` names another layer with a spatial output;
+- map: with A the layer's maps (K, h, w), each map's weight is the spatial mean of
+  dy/dA_k; the map is ReLU(sum_k weight_k A_k), scaled bilinearly (``align_corners=False``)
+  up to the input's height and width; unsigned (no gradient w.r.t. pixels is involved).
 """
 
 from __future__ import annotations

@@ -3,11 +3,19 @@
 M. D. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional Networks",
 ECCV 2014, arXiv:1311.2901.
 
-A ``patch`` x ``patch`` square slides over the image by ``stride``; under it the
-prepared input is set to 0 (the training data's mean colour). A pixel's value is the
-mean drop of the target class's probability over the patches that cover it. The
-default patch is an eighth of the shorter side and the stride half the patch; the
-last row and column of patches are moved in so that every pixel is covered.
+Conventions (the test compares them with Captum's ``Occlusion`` on the softmax):
+
+- target: the target class's probability (softmax of the logits);
+- baseline: a ``patch`` x ``patch`` square slides over the image by ``stride``; under it
+  every channel is set to the training data's mean colour (0 in the standardised input);
+- map: a pixel's value is the mean drop of the probability, p(image) - p(occluded),
+  over the patches that cover it. Signed: negative where hiding the pixel raises the
+  probability, so it is drawn with a diverging colour map centred at 0.
+
+The default patch is an eighth of the shorter side and the stride half the patch; the
+last row and column of patches are moved in so that every pixel is covered (Captum
+stops at the last whole stride, so the two agree when (side - patch) is a multiple of
+the stride).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ def positions(size: int, patch: int, stride: int) -> list[int]:
 class Occlusion(Explainer):
     name = "occlusion"
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
+    signed = True
 
     def check_options(self, patch: int | None = None, stride: int | None = None):
         _, h, w = self.model.in_chw

@@ -3,15 +3,20 @@
 K. Simonyan, A. Vedaldi, A. Zisserman, "Deep Inside Convolutional Networks: Visualising
 Image Classification Models and Saliency Maps", ICLR Workshop 2014, arXiv:1312.6034.
 
-The map is the largest absolute gradient of the target class's score over the
-channels of each pixel: how much a small change of that pixel moves the score.
+Conventions (the test compares them with Captum's ``Saliency(abs=True)``):
+
+- target: the target class's logit (with two classes, the logit difference; see
+  :class:`~seethrough.explain.base.Explainer`), the predicted class by default;
+- gradient: with respect to the pixels (0..255) by default, ``space="standardised"``
+  for the model's standardised input (the pixel gradient times the channel's std);
+- map: the largest absolute gradient over the channels of each pixel, unsigned.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import Explainer
+from .base import Explainer, check_space
 
 
 def saliency_map(grad: torch.Tensor) -> torch.Tensor:
@@ -24,5 +29,8 @@ class Saliency(Explainer):
     paper = "Simonyan et al. 2014, arXiv:1312.6034"
     own_prediction = True
 
+    def check_options(self, space: str = "pixels"):
+        return {"space": check_space(self.name, space)}
+
     def attribute(self, x, target):
-        return saliency_map(self.input_gradient(x, target))  # (B, H, W)
+        return saliency_map(self.in_space(self.input_gradient(x, target), self.options["space"]))  # (B, H, W)

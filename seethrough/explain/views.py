@@ -47,15 +47,21 @@ def kernels(model: TrainedModel, layer: str | None = None) -> np.ndarray:
 
 
 @torch.no_grad()
+def walk_layers(model: TrainedModel, image: np.ndarray):
+    """Run one uint8 (H, W, C) image through the net, layer by layer: yields
+    (layer name, its input, its output), tensors with a batch of one. The one walk
+    behind :func:`feature_maps` and the web page's conv arithmetic."""
+    model.net.eval()
+    x = model.prepare(image[None])  # (1, C, H, W)
+    for name, module in model.net.named_children():
+        y = module(x)
+        yield name, x, y
+        x = y
+
+
 def feature_maps(model: TrainedModel, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """Every layer's output for one uint8 (H, W, C) image: [(layer name, array), ...].
 
     Image-shaped outputs are (C, H, W); flat ones (F,).
     """
-    model.net.eval()
-    x = model.prepare(image[None])  # (1, C, H, W)
-    out = []
-    for name, module in model.net.named_children():
-        x = module(x)
-        out.append((name, x[0].cpu().numpy()))
-    return out
+    return [(name, y[0].cpu().numpy()) for name, _, y in walk_layers(model, image)]

@@ -13,6 +13,9 @@ th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 img{max-width:100%} .note{color:#555;font-size:.92em} figure{margin:1em 0} figcaption{color:#555;font-size:.9em}
 .thumbs img{width:40px;height:40px;image-rendering:pixelated;margin:1px;border:1px solid #ddd}
 td.diag{background:#eef6ee} td a{text-decoration:none}
+details{margin:.4em 0} summary{cursor:pointer;font-weight:600}
+figure.thumb{display:inline-block;margin:2px;text-align:center}
+figure.thumb figcaption{font-size:.7em;max-width:64px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 """
 
 

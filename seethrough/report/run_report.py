@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from .. import _io
 from ..data import ImageDataset
 from ..errors import SeethroughError
 from ..evaluate import Evaluation, evaluate
-from ..explain import applicable_methods, explain, receptive_field_table
+from ..explain import METHODS, applicable_methods, explain, receptive_field_table
 from ..explain.faithfulness import score_methods
 from ..models import has_conv, is_linear, make_spec
 from ..run import RunFolder, load_test_split
@@ -92,21 +93,38 @@ def confusion_section(ev: Evaluation, test: ImageDataset, per_cell: int = 40) ->
     grid = html_table(["true \\ predicted"] + names, rows,
                       cell_class=lambda i, j: "diag" if j == i + 1 else None)
     cells = []
+    files = test.info.get("files") if isinstance(test.info, dict) else None
     for i in range(k):
         for j in range(k):
             idx = np.flatnonzero((ev.y_true == i) & (ev.y_pred == j))
             if not len(idx):
                 continue
             shown = idx[:per_cell]
-            thumbs = "".join(f'<img alt="test image {t}" title="#{t}" src="{img_src(thumb(test.images[t]))}">'
-                             for t in shown)
+            thumbs = "".join(thumb_html(test, t, files) for t in shown)
             more = f" (first {per_cell})" if len(idx) > per_cell else ""
-            cells.append(f'<div id="cell-{i}-{j}"><h4>true {names[i]}, predicted {names[j]}: '
-                         f'{len(idx)} image(s){more}</h4><div class="thumbs">{thumbs}</div></div>')
+            state = "" if i == j else " open"  # the wrong cells are open, the right ones one click away
+            cells.append(f'<details id="cell-{i}-{j}"{state}><summary>true {names[i]}, predicted {names[j]}: '
+                         f'{len(idx)} image(s){more}</summary><div class="thumbs">{thumbs}</div></details>')
     return section("Confusion matrix", grid,
-                   '<p class="note">Rows: true class; columns: prediction. Click a count to see its test images.</p>',
-                   "<h3>Test images by cell</h3>" + "".join(cells),
+                   '<p class="note">Rows: true class; columns: prediction. Click a count to see its test images; '
+                   'the cells of wrong predictions are open below, the right ones open on a click.</p>',
+                   "<h3>Test images by cell</h3>" + "".join(cells) + OPEN_ON_LINK,
                    anchor="confusion")
+
+
+# opens the <details> a link points at (the report's only script; the page works without it)
+OPEN_ON_LINK = ("<script>function openCell(){const d=document.getElementById(location.hash.slice(1));"
+                "if(d&&d.tagName==='DETAILS'){d.open=true;d.scrollIntoView();}}"
+                "addEventListener('hashchange',openCell);openCell();</script>")
+
+
+def thumb_html(test: ImageDataset, t: int, files: list | None) -> str:
+    """One test thumbnail; with folder data its file name is in the tooltip and under the image."""
+    if files is not None and t < len(files):
+        name = esc(Path(files[t]).name)
+        return (f'<figure class="thumb"><img alt="{name}" title="#{t}: {esc(files[t])}" '
+                f'src="{img_src(thumb(test.images[t]))}"><figcaption>{name}</figcaption></figure>')
+    return f'<img alt="test image {t}" title="#{t}" src="{img_src(thumb(test.images[t]))}">'
 
 
 def wrong_section(model: TrainedModel, ev: Evaluation, test: ImageDataset, n: int) -> str:
@@ -116,13 +134,15 @@ def wrong_section(model: TrainedModel, ev: Evaluation, test: ImageDataset, n: in
     methods = [m for m in ("gradcam", "saliency") if m in applicable_methods(model)]
     if "gradcam" not in methods and "weight_x_input" in applicable_methods(model):
         methods.append("weight_x_input")
-    maps = {m: explain(model, test.images[idx], m) for m in methods}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant map is labelled on its picture
+        maps = {m: explain(model, test.images[idx], m) for m in methods}
     parts = []
     for r, t in enumerate(idx):
         p, y = ev.y_pred[t], ev.y_true[t]
         title = (f"test #{t}: true {ev.class_names[y]}, predicted {ev.class_names[p]} "
                  f"({ev.proba[t, p]:.0%})")
-        fig = overlay_row_figure(test.images[t], [(m, maps[m][r], m == "weight_x_input") for m in methods], title)
+        fig = overlay_row_figure(test.images[t], [(m, maps[m][r], METHODS[m].signed) for m in methods], title)
         parts.append(img(fig_to_png(fig), title))
     return section("Most confidently wrong", *parts,
                    f'<p class="note">Each map explains the predicted (wrong) class: {", ".join(methods)}.</p>',
@@ -172,18 +192,18 @@ def snapshots_section(run_dir: Path) -> str:
         w = first[:, :8]
         shown = w.mean(-1) if w.ndim == 5 else w[:, :, None]  # (E, 8, H, W)
     e, n = shown.shape[:2]
-    parts.append(img(fig_to_png(grid_figure(shown.reshape(e * n, *shown.shape[2:]),
-                                            [f"ep {ep}" if j == 0 else "" for ep in epochs for j in range(n)],
-                                            cols=n, symmetric=True, size=0.8,
-                                            suptitle=f"{index['first_layer']}: one row per epoch")),
+    parts.append(img(fig_to_png(grid_figure(shown.reshape(e * n, *shown.shape[2:]), cols=n, symmetric=True,
+                                            size=0.8, row_labels=[f"ep {ep}" for ep in epochs],
+                                            suptitle=f"{index['first_layer']} weights: one row per epoch")),
                      "first-layer weights over epochs", "The first layer's weights after each epoch (top: first)."))
     for layer in index["map_layers"][:1] + index["map_layers"][-1:] if len(index["map_layers"]) > 1 \
             else index["map_layers"]:
         maps = np.stack([s[f"maps.{layer}"] for _, s in snaps])  # (E, c, h, w)
         c = min(8, maps.shape[1])
-        parts.append(img(fig_to_png(grid_figure(maps[:, :c].reshape(-1, *maps.shape[2:]),
-                                                [f"ep {ep}" if j == 0 else "" for ep in epochs for j in range(c)],
-                                                cols=c, size=0.8, suptitle=f"{layer}: one row per epoch")),
+        parts.append(img(fig_to_png(grid_figure(maps[:, :c].reshape(-1, *maps.shape[2:]), cols=c, size=0.8,
+                                                row_labels=[f"ep {ep}" for ep in epochs],
+                                                suptitle=f"{layer} feature maps of the fixed image: "
+                                                         "one row per epoch")),
                          f"{layer} over epochs", f"{layer}'s first {c} maps of the fixed image after each epoch."))
     return section("Learning over time", *parts, anchor="snapshots")
 
@@ -211,20 +231,48 @@ def comparison_section(model: TrainedModel, partner_dir: Path, test: ImageDatase
 
 
 def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarray) -> str:
+    from ..explain.randomization import THRESHOLD
+    from ..explain.removal import REMOVALS
+
     rows = score_methods(model, test.images[idx], steps=10)
-    body = [[r["method"], f"{r['deletion_auc']:.3f}", f"{r['random_deletion_auc']:.3f}", f"{r['insertion_auc']:.3f}",
-             f"{r['random_insertion_auc']:.3f}", f"{r['randomization_corr']:.2f}", f"{r['ms_per_image']:.1f}"]
-            for r in rows]
-    return section("Faithfulness", table(["method", "deletion AUC", "random order", "insertion AUC", "random order",
-                                          "randomization corr.", "ms / image"], body),
-                   f'<p class="note">On {len(idx)} test images. Deletion: lower than the random order is better; '
-                   'insertion: higher is better (Petsiuk et al. 2018). Randomization: rank correlation between the '
-                   'maps of the trained model and of a randomly initialised copy; near 1 means the map does not '
-                   'depend on what the model learned (Adebayo et al. 2018).</p>', anchor="faithfulness")
+    body = []
+    for r in rows:
+        rz = r["randomization"]
+        for n, (removal, v) in enumerate(r["removals"].items()):
+            body.append([r["method"] if n == 0 else "", removal, f"{v['deletion']:.3f} ± {v['deletion_std']:.3f}",
+                         f"{v['random_deletion']:.3f}", f"{v['insertion']:.3f} ± {v['insertion_std']:.3f}",
+                         f"{v['random_insertion']:.3f}",
+                         f"{rz['final_spearman_abs']:.2f} ({rz['verdict']})" if n == 0 else "",
+                         f"{r['ms_per_image']:.1f}" if n == 0 else ""])
+    steps = [[r["method"]] + [f"{s['spearman_abs']:.2f} / {s['spearman']:.2f} / {s['ssim']:.2f}"
+                              for s in r["randomization"]["steps"]]
+             + [f"{r['randomization']['constant_randomized']} of {r['randomization']['randomized_maps']}"]
+             for r in rows]
+    header = [s["randomized"] for s in rows[0]["randomization"]["steps"]] if rows else []
+    ig = [r for r in rows if "ig" in r]
+    ig_note = (f'<p class="note">Integrated gradients: steps {min(ig[0]["ig"]["steps"])}..{max(ig[0]["ig"]["steps"])} '
+               f'per image; the largest convergence delta is {ig[0]["ig"]["max_relative_delta"]:.2%} of '
+               '|f(x) - f(baseline)|.</p>') if ig else ""
+    return section("Faithfulness",
+                   table(["method", "removal", "deletion AUC", "random order", "insertion AUC", "random order",
+                          "randomization |ρ| (verdict)", "ms / image"], body),
+                   f'<p class="note">On {len(idx)} test images; areas are the mean ± std over the images. Deletion: '
+                   'lower than the random order is better; insertion: higher is better (Petsiuk et al. 2018). '
+                   f'Removals ({", ".join(REMOVALS)}): ROAD\'s noisy linear imputation (Rong et al. 2022), a '
+                   'blurred copy, the training mean colour (the baseline integrated gradients and occlusion '
+                   'use, which favours them) and black. Randomization (Adebayo et al. 2018): the layers are '
+                   're-initialised from the top down, 3 seeds; a method passes when the rank correlation of its '
+                   f'absolute maps with every layer random is below {THRESHOLD}.</p>', ig_note,
+                   "<h3>Cascading randomization, step by step</h3>",
+                   table(["method"] + [f"random: {h}" for h in header] + ["constant maps"], steps),
+                   '<p class="note">Each cell: Spearman correlation of |maps| / of the signed maps / SSIM, trained '
+                   'against randomized, mean over images and seeds. Constant maps (no rank) are counted and left '
+                   'out of the means.</p>', anchor="faithfulness")
 
 
 # ------------------------------------------------------------------ the page
-def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, n_score=8, log=None) -> str:
+def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, n_score=8, scores=True,
+                 log=None) -> str:
     run_dir = Path(run_dir)
     log = log or (lambda *a: None)
     model = TrainedModel.load(run_dir)
@@ -244,10 +292,13 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     partner = Path(compare) if compare else find_partner(run_dir, model)
     if partner is not None:
         steps.append(("comparison", lambda: comparison_section(model, partner, test, picked[:4])))
-    steps.append(("faithfulness", lambda: faithfulness_section(model, test, picked)))
-    for name, make in steps:
+    if scores:
+        steps.append(("faithfulness", lambda: faithfulness_section(model, test, picked)))
+    for n, (name, make) in enumerate(steps, 1):
+        t1 = time.perf_counter()
+        log(f"  [{n}/{len(steps)}] {name} ...")
         parts.append(make())
-        log(f"  {name}: {time.perf_counter() - t0:.1f} s")
+        log(f"  [{n}/{len(steps)}] {name}: {time.perf_counter() - t1:.1f} s (total {time.perf_counter() - t0:.1f} s)")
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),

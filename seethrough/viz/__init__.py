@@ -2,7 +2,7 @@
 
 from .figures import (confusion_figure, curves_figure, fig_to_png, grid_figure, image_grid_figure,
                       save_png, weight_maps_figure)
-from .overlay import overlay_figure, overlay_png, overlay_row_figure
+from .overlay import explain_figure, explain_png, overlay_figure, overlay_png, overlay_row_figure
 
-__all__ = ["confusion_figure", "curves_figure", "fig_to_png", "grid_figure", "image_grid_figure",
+__all__ = ["confusion_figure", "curves_figure", "explain_figure", "explain_png", "fig_to_png", "grid_figure", "image_grid_figure",
            "overlay_figure", "overlay_png", "overlay_row_figure", "save_png", "weight_maps_figure"]

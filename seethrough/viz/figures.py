@@ -72,14 +72,22 @@ def weight_maps_figure(maps: np.ndarray, titles: list[str], suptitle: str = ""):
 
 
 def grid_figure(arrays: np.ndarray, titles: list[str] | None = None, cmap: str = "viridis",
-                cols: int | None = None, suptitle: str = "", size: float = 1.1, symmetric: bool = False):
-    """A grid of (N, H, W) or (N, H, W, 3) arrays, each scaled on its own."""
+                cols: int | None = None, suptitle: str = "", size: float = 1.1, symmetric: bool = False,
+                row_labels: list[str] | None = None):
+    """A grid of (N, H, W) or (N, H, W, 3) arrays, each scaled on its own; ``row_labels`` go
+    left of each row (where they cannot overlap a neighbour's title)."""
     n = len(arrays)
     rows, cols = _grid(n, cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if suptitle else 0)),
+    extra = 0.6 if row_labels else 0
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + extra, size * rows + (0.4 if suptitle else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if row_labels and i % cols == 0 and i // cols < len(row_labels):
+            ax.set_ylabel(row_labels[i // cols], rotation=0, ha="right", va="center", fontsize=8)
         if i >= n:
             continue
         a = arrays[i]

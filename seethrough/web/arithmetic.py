@@ -13,22 +13,19 @@ value PyTorch computed.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..errors import ModelError
 from ..trained import TrainedModel
 
 
-@torch.no_grad()
 def layer_io(model: TrainedModel, image: np.ndarray, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """The input and output of ``layer`` for one uint8 (H, W, C) image, as float arrays."""
-    model.net.eval()
-    x = model.prepare(image[None])  # (1, C, H, W)
-    for name, module in model.net.named_children():
-        y = module(x)
+    """The input and output of ``layer`` for one uint8 (H, W, C) image, as float arrays
+    (the walk of :func:`seethrough.explain.views.walk_layers`, stopped at ``layer``)."""
+    from ..explain.views import walk_layers
+
+    for name, x, y in walk_layers(model, image):
         if name == layer:
             return x[0].cpu().numpy(), y[0].cpu().numpy()
-        x = y
     raise ModelError(f"no layer named {layer!r}")
 
 

@@ -1,9 +1,10 @@
 """What the page's explanation panel shows, from :mod:`seethrough.explain`.
 
-The maps come from :func:`seethrough.explain.explain`; the scores from
-:mod:`seethrough.explain.faithfulness` (deletion and insertion areas beside those of
-a random pixel order, and the model-randomization rank correlation). Nothing is
-computed here that the library does not compute.
+The map comes from :func:`seethrough.explain.explain`; the scores are the row
+:func:`seethrough.explain.faithfulness.score` returns for this one image (ROAD deletion
+and insertion areas beside a random order's, their curves, and the cascading
+randomization check with its verdict). Nothing is computed here that the library does
+not compute.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import numpy as np
 
 from ..errors import ModelError
 from ..trained import TrainedModel
+
+REMOVAL = "road"  # the removal the page's curves use: ROAD, which favours no method's baseline
 
 
 def methods_for(model: TrainedModel) -> list[dict]:
@@ -29,25 +32,32 @@ def explain(model: TrainedModel, image: np.ndarray, method: str, target: int | N
     from ..explain import METHODS, applicable_methods
     from ..explain import explain as explain_map
     from ..explain import faithfulness as faith
+    from ..explain.base import constant_maps
 
     if method not in applicable_methods(model):
         names = ", ".join(applicable_methods(model))
         raise ModelError(f"method {method!r} does not apply to this model; choose one of {names}")
     if target is None:
         target = int(model.predict(image[None])[0])
-    heat = explain_map(model, image, method, target=target)  # (H, W)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant map is flagged in the answer
+        heat = explain_map(model, image, method, target=target)  # (H, W)
     out = {"method": method, "target": target, "class": model.class_names[target],
-           "signed": bool(METHODS[method].signed), "paper": METHODS[method].paper, "map": heat}
+           "signed": bool(METHODS[method].signed), "paper": METHODS[method].paper, "map": heat,
+           "constant": bool(constant_maps(heat[None])[0])}
     if faithfulness:
-        batch = image[None]
-        ordered = faith.curves(model, batch, heat[None], [target], steps)
-        shuffled = faith.curves(model, batch, np.random.default_rng(1).random(heat[None].shape), [target], steps)
+        row = faith.score(model, image[None], method, steps, target=[target], removals=REMOVAL, keep_curves=True)
+        v, rz = row["removals"][REMOVAL], row["randomization"]
         out["faithfulness"] = {
-            "deletion_auc": ordered.deletion_auc, "insertion_auc": ordered.insertion_auc,
-            "random_deletion_auc": shuffled.deletion_auc, "random_insertion_auc": shuffled.insertion_auc,
-            "randomization_corr": _finite(faith.randomization_check(model, batch, method)),
-            "fractions": ordered.fractions.tolist(),
-            "deletion": ordered.deletion[0].tolist(), "insertion": ordered.insertion[0].tolist()}
+            "removal": REMOVAL,
+            "deletion_auc": v["deletion"], "insertion_auc": v["insertion"],
+            "random_deletion_auc": v["random_deletion"], "random_insertion_auc": v["random_insertion"],
+            "randomization_corr": _finite(rz["final_spearman_abs"]), "verdict": rz["verdict"],
+            "threshold": rz["threshold"],
+            "fractions": v["curves"]["fractions"],
+            "deletion": v["curves"]["deletion"][0], "insertion": v["curves"]["insertion"][0]}
     return out
 
 

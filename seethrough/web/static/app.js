@@ -335,7 +335,8 @@ async function explain() {
   const r = await post(modelUrl(state.model.id, "/explain"), extra);
   $("#explain-panel").hidden = false;
   await drawOverlay($("#explain-canvas"), state.inputPng, r);
-  $("#explain-caption").textContent = `${r.method} for class ${r.class}` + (r.signed ? " (red: for, blue: against)" : "");
+  $("#explain-caption").textContent = `${r.method} for class ${r.class}` + (r.signed ? " (red: for, blue: against)" : "")
+    + (r.constant ? ": the map is constant, so it shows nothing" : "");
   renderScores($("#faithfulness"), r.faithfulness);
 }
 
@@ -344,11 +345,12 @@ function renderScores(box, f) {
   const row = (name, a, b, better) => el("tr", {}, el("td", {}, name), el("td", {}, a.toFixed(3)),
     el("td", {}, b.toFixed(3)), el("td", { class: "muted" }, better));
   box.replaceChildren(el("table", { class: "scores" },
-    el("tr", {}, el("th", {}, "faithfulness"), el("th", {}, "this map"), el("th", {}, "random order"), el("th", {}, "")),
+    el("tr", {}, el("th", {}, `faithfulness (removal: ${f.removal})`), el("th", {}, "this map"), el("th", {}, "random order"), el("th", {}, "")),
     row("deletion area", f.deletion_auc, f.random_deletion_auc, "lower is better"),
     row("insertion area", f.insertion_auc, f.random_insertion_auc, "higher is better")),
-  el("p", { class: "muted" }, "rank correlation with a randomly initialised model's map: " +
-    (f.randomization_corr === null ? "n/a (constant map)" : f.randomization_corr.toFixed(3)) + " (near 1 fails the check)"),
+  el("p", { class: "muted" }, "randomization check (layers re-initialised top down): rank correlation of |map| " +
+    "with every layer random " + (f.randomization_corr === null ? "n/a (constant map)" : f.randomization_corr.toFixed(3)) +
+    `: ${f.verdict} (passes below ${f.threshold})`),
   curves(f));
 }
 
