@@ -244,6 +244,28 @@ def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarra
                    'depend on what the model learned (Adebayo et al. 2018).</p>', anchor="faithfulness")
 
 
+def experiments_section(run_dir: Path) -> str:
+    """The experiments saved in the run folder (``seethrough experiment ... `` wrote them): figure and table."""
+    from ..experiments import load_results
+
+    parts = []
+    for name, result, png in load_results(run_dir):
+        figure = img(png.read_bytes(), name, name) if png else ""
+        if result.get("experiment") == "learning-curve":
+            rows = [[r["model"], r["size"], f"{r['mean']:.2%}", f"{r['std']:.2%}", r["seeds"]]
+                    for r in result.get("summary", [])]
+            body = table(["model", "training images", "mean accuracy", "std", "seeds"], rows)
+        elif result.get("experiment") == "invariance":
+            rows = [[r["run"], r["transform"], f"{r['level']:g}", f"{r['accuracy']:.2%}"] for r in result.get("rows", [])]
+            body = table(["run", "transform", "strength", "accuracy"], rows)
+        else:
+            body = ""
+        parts.append(f"<h3>{esc(name)}</h3>{figure}<details><summary>table</summary>{body}</details>")
+    if not parts:
+        return ""
+    return section("Experiments", *parts, anchor="experiments")
+
+
 # ------------------------------------------------------------------ the page
 def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, n_score=8, log=None) -> str:
     run_dir = Path(run_dir)
@@ -266,13 +288,14 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     if partner is not None:
         steps.append(("comparison", lambda: comparison_section(model, partner, test, picked[:4])))
     steps.append(("faithfulness", lambda: faithfulness_section(model, test, picked)))
+    steps.append(("experiments", lambda: experiments_section(run_dir)))
     for name, make in steps:
         parts.append(make())
         log(f"  {name}: {time.perf_counter() - t0:.1f} s")
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
-        ("compare", "LR vs CNN"), ("faithfulness", "faithfulness")) if f'id="{a}"' in "".join(parts))
+        ("compare", "LR vs CNN"), ("faithfulness", "faithfulness"), ("experiments", "experiments")) if f'id="{a}"' in "".join(parts))
     subtitle = (f"model {model.meta.get('model', 'custom')} on {test.name}: test accuracy {ev.accuracy:.2%} "
                 f"on {len(test)} images")
     return page(f"seethrough report: {run_dir.name}", f"<nav>{toc}</nav>", *parts, subtitle=subtitle)

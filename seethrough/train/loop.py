@@ -234,7 +234,9 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     train_net = dd.wrap(training_view(net))  # the same parameters (see .view); DDP averages the ranks' gradients
     model.meta["train"] = {**asdict(cfg), "precision_used": precision}
 
-    with _Progress(progress and dd.rank == 0, cfg.epochs, steps * cfg.epochs) as bar:
+    from ..display import progress_bar  # in a notebook, an HTML bar updated in place
+
+    with progress_bar(progress and dd.rank == 0, cfg.epochs, steps * cfg.epochs, _Progress) as bar:
         for epoch in range(start, cfg.epochs):
             net.train()
             t0, seen = time.perf_counter(), 0
