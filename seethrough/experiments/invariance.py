@@ -1,7 +1,8 @@
 """Invariance: accuracy as the test images are shifted, rotated, scaled and made noisy.
 
 Each transform is applied to the whole test split at a series of strengths, and the model's
-accuracy is measured at each. Shift, rotation and scale are one affine resampling of the batch
+accuracy is measured at each. A shift moves an image by the level in pixels across, down or
+both (one of the 8 directions, drawn per image); shift, rotation and scale are one affine resampling of the batch
 (bilinear; the part of the frame the image no longer covers is black, 0); the direction of a
 shift and the sense of a rotation are drawn per image from a fixed seed, so every run sees the
 same moved images. Noise adds Gaussian noise of the given standard deviation in pixel units
@@ -13,8 +14,6 @@ against run: logistic regression against a CNN, with and without augmentation.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -50,8 +49,8 @@ def transform(images: np.ndarray, kind: str, level: float, seed: int = 0) -> np.
         return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
     theta = np.zeros((n, 2, 3), np.float32)  # maps output coordinates (-1..1) to input coordinates
     if kind == "shift":
-        angle = rng.integers(0, 8, n) * (math.pi / 4)  # one of 8 directions per image
-        dx, dy = np.rint(level * np.cos(angle)), np.rint(level * np.sin(angle))  # whole pixels
+        steps = np.array([(x, y) for x in (-1, 0, 1) for y in (-1, 0, 1) if x or y])
+        dx, dy = (level * steps[rng.integers(0, 8, n)]).T  # per image: level pixels across, down or both
         theta[:, 0, 0] = theta[:, 1, 1] = 1
         theta[:, 0, 2], theta[:, 1, 2] = -2 * dx / w, -2 * dy / h
     elif kind == "rotate":

@@ -23,8 +23,9 @@ from ..errors import SeethroughError
 
 
 def default_sizes(n_train: int, n_classes: int, count: int = 5) -> list[int]:
-    """``count`` sizes spaced evenly on a log scale from 5 images per class (at least 20) to all."""
-    low = min(n_train, max(20, 5 * n_classes))
+    """``count`` sizes spaced evenly on a log scale from 5 images per class (or an eighth of the
+    split if that is less, but at least one per class) to all of them."""
+    low = min(n_train, max(n_classes, min(5 * n_classes, n_train // 8)))
     sizes = np.geomspace(low, n_train, count)
     out = [int(float(f"{s:.2g}")) for s in sizes[:-1]] + [n_train]  # round to 2 digits, keep "all" exact
     return sorted(set(min(max(s, n_classes), n_train) for s in out))
