@@ -24,7 +24,7 @@ SMALL = {
     "03-cifar10-seed-cnn.ipynb": ({"epochs": 1, "train_limit": 1000, "test_limit": 200}, True),
     "04-cat-vs-non-cat.ipynb": ({"iterations": 300, "cnn_epochs": 2}, True),
     "05-backprop-step.ipynb": ({}, False),
-    "06-experiments.ipynb": ({"sizes": [20, 60], "seeds": 1, "steps": 20, "epochs": 2, "limit": 100}, False),
+    "06-experiments.ipynb": ({"sizes": [20, 60], "seeds": 1, "steps": 20, "epochs": 2, "limit": 100, "jobs": 1}, False),
 }
 TIMES: dict[str, float] = {}  # printed by conftest.pytest_terminal_summary
 
@@ -79,7 +79,11 @@ def test_notebook_runs(name, tmp_path, monkeypatch, request):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     inject(nb, values)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.setenv("SEETHROUGH_CACHE", str(tmp_path / "decoded"))
+    # decoded image folders (CIFAR-10's 60,000 JPEGs) are kept between test runs, beside pytest's own cache
+    monkeypatch.setenv("SEETHROUGH_CACHE", str(request.config.cache.mkdir("seethrough-decoded")))
+    # one thread per kernel: these small trainings gain nothing from more, and on a busy machine
+    # threads waiting for each other make them many times slower
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     t0 = time.perf_counter()
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     TIMES[name] = time.perf_counter() - t0

@@ -85,7 +85,7 @@ def fit_size(img: Image.Image, height: int, width: int) -> Image.Image:
 def image_to_array(img: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
     """Convert a PIL image to uint8 (H, W, C) for a model with input ``shape`` = (H, W, C)."""
     h, w, c = shape
-    arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
+    arr = np.array(fit_size(to_mode(img, c), h, w), dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
     return arr.reshape(h, w, c)
 
 
