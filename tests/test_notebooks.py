@@ -92,3 +92,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch, request):
     shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert any("text/html" in o.get("data", {}) or "image/png" in o.get("data", {}) for o in shown), \
         f"{name}: nothing was drawn"
+    if "epochs" in values:  # the training progress bar is one display, updated in place to its end
+        bars = [o["data"]["text/html"] for o in shown if o.output_type == "display_data"
+                and "width:100.0%" in o.get("data", {}).get("text/html", "")]
+        assert any(f"epoch {values['epochs']}/{values['epochs']}" in b for b in bars), f"{name}: no progress bar"

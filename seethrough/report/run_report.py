@@ -250,16 +250,19 @@ def experiments_section(run_dir: Path) -> str:
 
     parts = []
     for name, result, png in load_results(run_dir):
-        figure = img(png.read_bytes(), name, name) if png else ""
+        caption, body = name, ""
         if result.get("experiment") == "learning-curve":
+            caption = (f"test accuracy on {result.get('data')} against training images, "
+                       f"{result.get('seeds')} seeds per size (seethrough experiment learning-curve)")
             rows = [[r["model"], r["size"], f"{r['mean']:.2%}", f"{r['std']:.2%}", r["seeds"]]
                     for r in result.get("summary", [])]
             body = table(["model", "training images", "mean accuracy", "std", "seeds"], rows)
         elif result.get("experiment") == "invariance":
+            caption = (f"accuracy of {', '.join(result.get('runs', []))} as the test images are "
+                       f"{', '.join(result.get('transforms', []))} (seethrough experiment invariance)")
             rows = [[r["run"], r["transform"], f"{r['level']:g}", f"{r['accuracy']:.2%}"] for r in result.get("rows", [])]
             body = table(["run", "transform", "strength", "accuracy"], rows)
-        else:
-            body = ""
+        figure = img(png.read_bytes(), name, caption) if png else ""
         parts.append(f"<h3>{esc(name)}</h3>{figure}<details><summary>table</summary>{body}</details>")
     if not parts:
         return ""
