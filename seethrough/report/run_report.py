@@ -258,7 +258,7 @@ def experiments_section(run_dir: Path) -> str:
                     for r in result.get("summary", [])]
             body = table(["model", "training images", "mean accuracy", "std", "seeds"], rows)
         elif result.get("experiment") == "invariance":
-            caption = (f"accuracy of {', '.join(result.get('runs', []))} as the test images are "
+            caption = (f"accuracy of {', '.join(result.get('runs', []))} with the test images under "
                        f"{', '.join(result.get('transforms', []))} (seethrough experiment invariance)")
             rows = [[r["run"], r["transform"], f"{r['level']:g}", f"{r['accuracy']:.2%}"] for r in result.get("rows", [])]
             body = table(["run", "transform", "strength", "accuracy"], rows)
