@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup clean browser
+.PHONY: demo test test-all setup clean browser strip-notebooks
 
 setup: $(STAMP) browser
 
@@ -33,6 +33,10 @@ test: $(STAMP) browser
 
 test-all: $(STAMP) browser
 	$(PY) -m pytest -m ''
+
+# Notebooks are stored without outputs (tests/test_notebooks.py checks): run this before committing one.
+strip-notebooks: $(STAMP)
+	$(PY) notebooks/strip_outputs.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

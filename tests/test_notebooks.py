@@ -39,7 +39,7 @@ def notebooks_in_git() -> list[Path]:
 
 
 def test_every_notebook_is_stored_without_outputs():
-    import nbformat
+    nbformat = pytest.importorskip("nbformat")
 
     paths = notebooks_in_git() or sorted(NOTEBOOKS.glob("*.ipynb"))
     assert paths, "no notebooks found"
@@ -47,7 +47,8 @@ def test_every_notebook_is_stored_without_outputs():
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, f"{path.name}: outputs not stripped"
+                assert not cell.outputs and cell.execution_count is None, \
+                    f"{path.name}: outputs not stripped (run: python notebooks/strip_outputs.py)"
 
 
 def test_every_notebook_has_small_settings_here():
