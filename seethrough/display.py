@@ -236,7 +236,8 @@ class NotebookProgress:
     rich's own bar needs ipywidgets in a notebook and shows nothing without it; an updated
     display (``display_id``) works in every front end and is kept in the saved notebook.
     Same interface as the training loop's terminal bar: a context manager with
-    ``update(epoch, step, steps_per_epoch, loss=, acc=, ips=)`` and ``log(text)``.
+    ``update(epoch, step, steps_per_epoch, loss=, acc=, ips=)``, ``epoch_done(row, done, left)``
+    and ``log(text)``.
     """
 
     def __init__(self, epochs: int, steps: int, every: float = 0.25):
@@ -269,6 +270,13 @@ class NotebookProgress:
 
         elapsed = now - self.t0
         self.handle.update(HTML(bar_html(done / self.steps, f"{self.text}  {elapsed:.1f} s")))
+
+    def epoch_done(self, row: dict, done: int, left: int):
+        """One plain line for a finished epoch, as in the terminal: its metrics and the time left."""
+        from .train.loop import format_row
+
+        per_epoch = (time.perf_counter() - self.t0) / max(1, done)
+        self.log(format_row(row) + f"  ~{left * per_epoch:.0f} s left")
 
     def log(self, text: str):
         print(text)

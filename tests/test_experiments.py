@@ -127,7 +127,8 @@ def test_invariance_cli_writes_table_and_figure_into_every_run(digits_runs, caps
     assert result["runs"] == ["logreg", "smallcnn"] and result["transforms"] == ["shift", "noise"]
     assert result["n_test"] == {"logreg": 60, "smallcnn": 60}
     from seethrough.experiments.invariance import sample
-    from seethrough.report.run_report import experiments_section, load_test_split
+    from seethrough.report.run_report import experiments_section
+    from seethrough.run import load_test_split
     from seethrough.trained import TrainedModel
 
     model = TrainedModel.load(runs[1])  # the oracle: the unmoved accuracy, computed directly

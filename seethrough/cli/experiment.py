@@ -127,7 +127,7 @@ def invariance_command(runs, shift, rotate, scale, noise, limit, data, data_dir)
     """
     from ..experiments import save_result
     from ..experiments.invariance import TRANSFORMS, invariance, sample
-    from ..report.run_report import load_test_split
+    from ..run import load_test_split
     from ..trained import TrainedModel
     from ..viz import fig_to_png
     from ..viz.experiments import invariance_figure

@@ -15,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import _io
-
-EXPERIMENTS_DIR = "experiments"  # inside a run folder: <name>.json and <name>.png per experiment
+from ..run import RunFolder
 
 
 def save_result(folder, name: str, result: dict, png: bytes) -> tuple[Path, Path]:
     """Write ``result`` as ``<folder>/experiments/<name>.json`` and the figure beside it (atomically)."""
-    out = Path(folder) / EXPERIMENTS_DIR
+    out = RunFolder(folder).experiments
     out.mkdir(parents=True, exist_ok=True)
     _io.write_json(out / f"{name}.json", result)
     _io.write_bytes(out / f"{name}.png", png)
@@ -33,7 +32,7 @@ def load_results(folder) -> list[tuple[str, dict, Path | None]]:
     import json
 
     out = []
-    for path in sorted((Path(folder) / EXPERIMENTS_DIR).glob("*.json")):
+    for path in sorted(RunFolder(folder).experiments.glob("*.json")):
         try:
             result = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -43,4 +42,4 @@ def load_results(folder) -> list[tuple[str, dict, Path | None]]:
     return out
 
 
-__all__ = ["EXPERIMENTS_DIR", "load_results", "save_result"]
+__all__ = ["load_results", "save_result"]

@@ -44,14 +44,14 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 def train_model(model_name: str, data: ImageDataset, *, steps: int, batch_size: int, lr: float, seed: int):
     """Train a fresh ``model_name`` on ``data`` for about ``steps`` optimizer steps; return the TrainedModel.
 
-    The one place the experiments train a model (to become a call of the training pipeline).
+    The one place the experiments train a model: through the training pipeline, writing no run folder.
     """
-    from ..train import TrainConfig, fit, new_model
+    from ..config import TrainConfig
+    from ..pipeline import RunOptions, train_run
 
     epochs = max(1, math.ceil(steps / math.ceil(len(data) / batch_size)))
-    model = new_model(model_name, data, seed=seed)
-    fit(model, data, TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=0.0, seed=seed))
-    return model
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, val_fraction=0.0, seed=seed)
+    return train_run({"train": data}, model_name, config, RunOptions()).model
 
 
 # a worker process keeps the data sets it was given once, not once per task
