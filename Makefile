@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all setup clean browser fuzz
+.PHONY: demo test test-all setup clean browser fuzz strip-notebooks
 
 setup: $(STAMP) browser
 
@@ -39,6 +39,10 @@ test-all: $(STAMP) browser
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	$(PY) tests/fuzz_long.py --seconds $(FUZZ_SECONDS)
+
+# Notebooks are stored without outputs (tests/test_notebooks.py checks): run this before committing one.
+strip-notebooks: $(STAMP)
+	$(PY) notebooks/strip_outputs.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

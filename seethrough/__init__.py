@@ -22,9 +22,20 @@ _EXPORTS = {
 }
 
 
+def lesson(name: str, **options):
+    """A worked lesson (``"convolution"``, ``"pooling"``, ...; see ``seethrough lesson --help``); a notebook draws it."""
+    from .lessons import run_lesson
+
+    return run_lesson(name, **options)
+
+
 def __getattr__(name):
     if name == "explain":  # a callable package: st.explain(model, image, method="gradcam")
         return importlib.import_module(".explain", __name__)
+    if name == "explanation":  # like explain, but a result that draws its overlays in a notebook
+        from .display import explanation
+
+        return explanation
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
         globals()[name] = value
@@ -33,7 +44,7 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted([*globals(), *_EXPORTS, "explain"])
+    return sorted([*globals(), *_EXPORTS, "explain", "explanation"])
 
 
-__all__ = ["__version__", *_EXPORTS, "explain"]
+__all__ = ["__version__", *_EXPORTS, "explain", "explanation", "lesson"]

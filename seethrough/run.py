@@ -39,6 +39,7 @@ CONFUSION = "confusion.png"
 SNAPSHOTS = "snapshots"
 EXPLAIN = "explain"
 REPORT = "report.html"
+EXPERIMENTS = "experiments"  # seethrough experiment ...: NAME.json (the table) and NAME.png (its figure)
 
 
 def _slug(text: str) -> str:
@@ -70,6 +71,10 @@ class RunFolder:
     @property
     def checkpoint(self) -> Path:
         return self.path / CHECKPOINT
+
+    @property
+    def experiments(self) -> Path:
+        return self.path / EXPERIMENTS
 
     @property
     def snapshots(self) -> Path:

@@ -94,6 +94,9 @@ class TrainedModel:
         h, w, c = self.input_shape
         return (c, h, w)
 
+    def _repr_html_(self) -> str:  # the layer table in a notebook
+        from .display import model_html; return model_html(self)  # noqa: E702
+
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device

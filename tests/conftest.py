@@ -54,3 +54,13 @@ def write_image_folder(root: Path, n_per_class: int = 6, classes=("cats", "dogs"
             a[: size[0] // 2] = 40 + 150 * ci
             Image.fromarray(a).convert(mode).save(root / c / f"{i}.png")
     return root
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How long each notebook took to execute (tests/test_notebooks.py), so CI shows it."""
+    times = getattr(__import__("sys").modules.get("test_notebooks"), "TIMES", None)
+    if times:
+        terminalreporter.section("notebook execution times")
+        for name, seconds in sorted(times.items()):
+            terminalreporter.write_line(f"{name:<36} {seconds:6.1f} s")
+        terminalreporter.write_line(f"{'total':<36} {sum(times.values()):6.1f} s")

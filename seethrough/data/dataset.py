@@ -93,3 +93,6 @@ class ImageDataset:
         h, w, c = self.image_shape
         return (f"ImageDataset(name={self.name!r}, n={len(self)}, shape={h}x{w}x{c}, "
                 f"classes={self.n_classes})")
+
+    def _repr_html_(self) -> str:  # sample images per class in a notebook
+        from ..display import dataset_html; return dataset_html(self)  # noqa: E702

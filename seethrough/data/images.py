@@ -106,7 +106,7 @@ def image_to_array(img: Image.Image, shape: tuple[int, int, int]) -> np.ndarray:
     """Convert a PIL image to uint8 (H, W, C) for a model with input ``shape`` = (H, W, C)."""
     h, w, c = shape
     with quiet():
-        arr = np.asarray(fit_size(to_mode(img, c), h, w), dtype=np.uint8)
+        arr = np.array(fit_size(to_mode(img, c), h, w), dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
     return arr.reshape(h, w, c)
 
 

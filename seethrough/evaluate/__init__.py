@@ -43,6 +43,9 @@ class Evaluation:
                 "confusion_matrix": self.confusion.tolist(), "class_names": self.class_names,
                 "n": int(len(self.y_true))}
 
+    def _repr_html_(self) -> str:  # accuracy, per-class table, confusion matrix in a notebook
+        from ..display import evaluation_html; return evaluation_html(self)  # noqa: E702
+
 
 def evaluate_predictions(y_true, proba, class_names) -> Evaluation:
     y_true = np.asarray(y_true)

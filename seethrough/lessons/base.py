@@ -65,6 +65,9 @@ class Lesson:
         self.blocks.append(Figure(png, caption, None if path is None else str(path)))
         return self
 
+    def _repr_html_(self) -> str:  # the lesson's page in a notebook
+        from ..display import lesson_html; return lesson_html(self)  # noqa: E702
+
 
 def fmt(v, digits: int = 3) -> str:
     """A number as short text: integers without a decimal point, others rounded."""

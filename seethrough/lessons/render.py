@@ -85,8 +85,13 @@ EXTRA_CSS = ("<style>.row{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-s
              ".grid table td{min-width:2.2em}</style>")
 
 
+def lesson_body(lesson: Lesson) -> str:
+    """The lesson's blocks as an HTML fragment (the page's body; also its notebook display)."""
+    return "".join(_html_block(b) for b in lesson.blocks)
+
+
 def lesson_html(lesson: Lesson) -> str:
-    body = "".join(_html_block(b) for b in lesson.blocks)
+    body = lesson_body(lesson)
     page = H.page(f"seethrough lesson: {lesson.title}", H.section(lesson.title, body, anchor=lesson.name),
                   subtitle="Every number on this page was computed by seethrough's NumPy engine.")
     return page.replace("</head>", EXTRA_CSS + "</head>", 1)

@@ -270,6 +270,31 @@ def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarra
                    'out of the means.</p>', anchor="faithfulness")
 
 
+def experiments_section(run_dir: Path) -> str:
+    """The experiments saved in the run folder (``seethrough experiment ... `` wrote them): figure and table."""
+    from ..experiments import load_results
+
+    parts = []
+    for name, result, png in load_results(run_dir):
+        caption, body = name, ""
+        if result.get("experiment") == "learning-curve":
+            caption = (f"test accuracy on {result.get('data')} against training images, "
+                       f"{result.get('seeds')} seeds per size (seethrough experiment learning-curve)")
+            rows = [[r["model"], r["size"], f"{r['mean']:.2%}", f"{r['std']:.2%}", r["seeds"]]
+                    for r in result.get("summary", [])]
+            body = table(["model", "training images", "mean accuracy", "std", "seeds"], rows)
+        elif result.get("experiment") == "invariance":
+            caption = (f"accuracy of {', '.join(result.get('runs', []))} with the test images under "
+                       f"{', '.join(result.get('transforms', []))} (seethrough experiment invariance)")
+            rows = [[r["run"], r["transform"], f"{r['level']:g}", f"{r['accuracy']:.2%}"] for r in result.get("rows", [])]
+            body = table(["run", "transform", "strength", "accuracy"], rows)
+        figure = img(png.read_bytes(), name, caption) if png else ""
+        parts.append(f"<h3>{esc(name)}</h3>{figure}<details><summary>table</summary>{body}</details>")
+    if not parts:
+        return ""
+    return section("Experiments", *parts, anchor="experiments")
+
+
 # ------------------------------------------------------------------ the page
 def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, n_score=8, scores=True,
                  log=None) -> str:
@@ -294,6 +319,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
         steps.append(("comparison", lambda: comparison_section(model, partner, test, picked[:4])))
     if scores:
         steps.append(("faithfulness", lambda: faithfulness_section(model, test, picked)))
+    steps.append(("experiments", lambda: experiments_section(run_dir)))
     for n, (name, make) in enumerate(steps, 1):
         t1 = time.perf_counter()
         log(f"  [{n}/{len(steps)}] {name} ...")
@@ -302,7 +328,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
-        ("compare", "LR vs CNN"), ("faithfulness", "faithfulness")) if f'id="{a}"' in "".join(parts))
+        ("compare", "LR vs CNN"), ("faithfulness", "faithfulness"), ("experiments", "experiments")) if f'id="{a}"' in "".join(parts))
     subtitle = (f"model {model.facts.model} on {test.name}: test accuracy {ev.accuracy:.2%} "
                 f"on {len(test)} images")
     return page(f"seethrough report: {run_dir.name}", f"<nav>{toc}</nav>", *parts, subtitle=subtitle)

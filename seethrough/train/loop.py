@@ -338,7 +338,9 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     cfg = (config or TrainConfig()).check()
     with process_group(resolve_device(cfg.device)) as ranks:  # one process, or this rank of torchrun's group
         t = _set_up(model, data, val, cfg, ranks, run_dir, resume)
-        with _Progress(progress and ranks.rank == 0, cfg.epochs, t.steps * cfg.epochs) as bar:
+        from ..display import progress_bar  # in a notebook, an HTML bar updated in place
+
+        with progress_bar(progress and ranks.rank == 0, cfg.epochs, t.steps * cfg.epochs, _Progress) as bar:
             for epoch in range(t.start, cfg.epochs):
                 row = _train_epoch(t, epoch, bar, stop)
                 stopping = _after_epoch(t, epoch, row, on_epoch, on_metrics)
