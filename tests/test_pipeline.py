@@ -185,10 +185,13 @@ LAYERS = [
     {"trained"},
     {"train", "scratch", "evaluate"},
     {"explain", "recipes", "export"},
-    {"pipeline", "report", "lessons"},
-    {"estimator", "demo"},
-    {"web", "cli", "__init__", "__main__"},
+    {"pipeline"},
+    {"estimator", "demo", "report", "lessons", "experiments"},
+    {"web", "cli", "display", "__init__", "__main__"},
 ]
+# display.py is the notebook adapter: each library object's ``_repr_html_`` (Jupyter asks the object to draw
+# itself) and the training loop's progress bar reach it by one lazy call, the only references that run upward.
+UPWARD_ALLOWED = {"display"}
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 
@@ -223,7 +226,7 @@ def test_imports_run_one_way():
             if target == here:
                 continue
             assert here in LAYER_OF and target in LAYER_OF, f"{path}: unknown module {here} or {target}"
-            if LAYER_OF[target] > LAYER_OF[here]:
+            if LAYER_OF[target] > LAYER_OF[here] and target not in UPWARD_ALLOWED:
                 bad.append(f"{path.relative_to(PACKAGE)} imports {target}")
     assert not bad, "imports from a lower layer to a higher one:\n" + "\n".join(sorted(bad))
 
