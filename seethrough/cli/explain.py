@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .app import cli, console
+from .app import cli, console, examples
 
 
 def _methods(model, method: str) -> list[str]:
@@ -32,7 +32,10 @@ def _out_names(images, methods, out: Path) -> dict:
     return names
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "seethrough explain runs/digits-smallcnn my_digit.png --method gradcam",
+    "seethrough explain runs/digits-smallcnn a.png b.png --method all --score",
+    "seethrough explain runs/cats-logreg cat.jpg --method weight_map --target cat"))
 @click.argument("run", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--method", default="gradcam", show_default=True,
@@ -48,7 +51,7 @@ def _out_names(images, methods, out: Path) -> dict:
 @click.option("--steps", default=None, type=click.IntRange(1, None),
               help="Integrated gradients' steps (default: chosen per image so that the convergence delta "
                    "stays under 1 % of |f(x) - f(baseline)|, at most 512).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 def explain(run, images, method, layer, target, out, score, removal, steps, device):
     """Explain RUN's decision on each IMAGE: a heatmap over the image per method."""
     import time
@@ -138,7 +141,9 @@ def _print_scores(model, batch, methods, layer, removal, steps):
     console.print(table)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "seethrough report runs/digits-smallcnn",
+    "seethrough report runs/cats-smallcnn --compare runs/cats-logreg --no-scores"))
 @click.argument("run", type=click.Path())
 @click.option("--data", default=None, help="Data set or folder for the test images (default: the run's own).")
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
