@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import SeethroughError
-from .app import cli, console
+from .app import cli, console, examples
 
 
 def _int_list(text: str | None, option: str) -> list[int] | None:
@@ -26,18 +26,17 @@ def _int_list(text: str | None, option: str) -> list[int] | None:
     return values
 
 
-@cli.group()
+@cli.group(epilog=examples(
+    "seethrough experiment learning-curve digits",
+    "seethrough experiment invariance runs/digits-logreg runs/digits-smallcnn"))
 def experiment():
-    """Experiments that test claims about image classifiers on your own data.
-
-    \b
-    Examples:
-      seethrough experiment learning-curve digits
-      seethrough experiment invariance runs/digits-logreg runs/digits-smallcnn
-    """
+    """Experiments that test claims about image classifiers on your own data."""
 
 
-@experiment.command("learning-curve")
+@experiment.command("learning-curve", epilog=examples(
+    "seethrough experiment learning-curve digits",
+    "seethrough experiment learning-curve mnist --sizes 100,300,1000,3000 --data-dir ../shared/datasets",
+    "seethrough experiment learning-curve ~/photos --size 64 --models logreg,tinyvgg --seeds 2"))
 @click.argument("data")
 @click.option("--models", default="logreg,smallcnn", show_default=True,
               help="Models to compare, separated by commas; the first is the baseline.")
@@ -58,12 +57,6 @@ def learning_curve_command(data, models, sizes, seeds, steps, batch_size, lr, jo
 
     Each model is trained on stratified subsets of growing size of DATA's training split and scored on
     its whole test split: where does a CNN overtake logistic regression?
-
-    \b
-    Examples:
-      seethrough experiment learning-curve digits
-      seethrough experiment learning-curve mnist --sizes 100,300,1000,3000 --data-dir ../shared/datasets
-      seethrough experiment learning-curve ~/photos --size 64 --models logreg,tinyvgg --seeds 2
     """
     import time
 
@@ -103,7 +96,9 @@ def _print_summary(result: dict):
                       f"{m} does not stay ahead of {first} up to {result['sizes'][-1]} images")
 
 
-@experiment.command("invariance")
+@experiment.command("invariance", epilog=examples(
+    "seethrough experiment invariance runs/digits-logreg runs/digits-smallcnn",
+    "seethrough experiment invariance runs/mnist-smallcnn runs/mnist-smallcnn-shift --shift --rotate"))
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--shift", is_flag=True, help="Move the test images (up to 3/8 of their side).")
 @click.option("--rotate", is_flag=True, help="Turn them (up to 180 degrees).")
@@ -119,11 +114,6 @@ def invariance_command(runs, shift, rotate, scale, noise, limit, data, data_dir)
     Without a transform flag, all four are measured. The table and a figure with the runs side by side
     are written into every RUN's experiments/ folder (invariance.json, invariance.png), where
     'seethrough report RUN' shows them.
-
-    \b
-    Examples:
-      seethrough experiment invariance runs/digits-logreg runs/digits-smallcnn
-      seethrough experiment invariance runs/mnist-smallcnn runs/mnist-smallcnn-shift --shift --rotate
     """
     from ..experiments import save_result
     from ..experiments.invariance import TRANSFORMS, invariance, sample
