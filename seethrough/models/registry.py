@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelError
-from .spec import Layer, check_output, make_spec
+from .spec import Layer, check_output, infer_shapes, make_spec
 
 MODELS: dict[str, Callable[[tuple, int], list]] = {}
 DESCRIPTIONS: dict[str, str] = {}
@@ -123,19 +123,24 @@ def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
     else:
         raise ModelError(f"unknown model {model!r}; expected one of {', '.join(list_models())} "
                          "or a JSON spec file")
+    c, h, w = in_shape
+    name = model if isinstance(model, str) else "spec"
+    try:
+        infer_shapes(spec, in_shape)
+    except ModelError as exc:  # the images are too small for it: say what would fit
+        raise ModelError(f"model {name} does not fit {h}x{w}x{c} input: {exc}"
+                         f"{_fit_hint(model, in_shape, n_classes)}") from None
     try:
         check_output(spec, in_shape, n_classes)
     except ModelError as exc:
-        c, h, w = in_shape
-        raise ModelError(f"model {model if isinstance(model, str) else 'spec'} does not fit "
-                         f"{h}x{w}x{c} input: {exc}{_fit_hint(model, in_shape, n_classes)}") from None
+        raise ModelError(f"model {name} does not fit {h}x{w}x{c} input: {exc}") from None
     return spec
 
 
 def _fits(model, in_shape: tuple, n_classes: int) -> bool:
     try:
         spec = make_spec(MODELS[model](tuple(in_shape), n_classes)) if model in MODELS else make_spec(model)
-        infer_shapes(spec, in_shape)
+        check_output(spec, in_shape, n_classes)
         return True
     except ModelError:
         return False
