@@ -273,10 +273,10 @@ class NotebookProgress:
 
     def epoch_done(self, row: dict, done: int, left: int):
         """One plain line for a finished epoch, as in the terminal: its metrics and the time left."""
-        from .train.loop import format_row
+        from .train.loop import epoch_line
 
         per_epoch = (time.perf_counter() - self.t0) / max(1, done)
-        self.log(format_row(row) + f"  ~{left * per_epoch:.0f} s left")
+        self.log(epoch_line(row, self.epochs, left * per_epoch if left else None))
 
     def log(self, text: str):
         print(text)

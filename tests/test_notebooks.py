@@ -22,7 +22,7 @@ SMALL = {
     "01-logistic-regression.ipynb": ({"epochs": 3}, False),
     "02-convolution-by-hand.ipynb": ({}, False),
     "03-cifar10-seed-cnn.ipynb": ({"epochs": 1, "train_limit": 1000, "test_limit": 200}, True),
-    "04-cat-vs-non-cat.ipynb": ({"iterations": 300, "cnn_epochs": 2}, True),
+    "04-cat-vs-non-cat.ipynb": ({"iterations": 200, "cnn_epochs": 1}, True),
     "05-backprop-step.ipynb": ({}, False),
     "06-experiments.ipynb": ({"sizes": [20, 60], "seeds": 1, "steps": 20, "epochs": 2, "limit": 100, "jobs": 1}, False),
 }

@@ -119,12 +119,17 @@ class _Progress:
         if not self.bar:
             return
         per_epoch = (time.perf_counter() - self.t0) / max(1, done)
-        rest = format_row({k: v for k, v in row.items() if k != "epoch"})
-        self.log(f"epoch {row['epoch']}/{self.epochs}  {rest}" + (f"  ~{left * per_epoch:.0f} s left" if left else ""))
+        self.log(epoch_line(row, self.epochs, left * per_epoch if left else None))
 
     def log(self, text: str):
         if self.bar:
             self.bar.console.print(text, highlight=False, soft_wrap=True)
+
+
+def epoch_line(row: dict, epochs: int, seconds_left: float | None) -> str:
+    """The line printed after an epoch: ``epoch 3/10  train_loss ...  ~12 s left`` (the time left when given)."""
+    rest = format_row({k: v for k, v in row.items() if k != "epoch"})
+    return f"epoch {row['epoch']}/{epochs}  {rest}" + (f"  ~{seconds_left:.0f} s left" if seconds_left is not None else "")
 
 
 def format_row(row: dict) -> str:
