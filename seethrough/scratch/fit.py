@@ -51,7 +51,7 @@ def check_numpy_config(cfg: TrainConfig, resume: bool = False) -> TrainConfig:
         raise SeethroughError("--patience is not available with --engine numpy; leave it out")
     if cfg.lookahead:
         raise SeethroughError("--lookahead is not available with --engine numpy; use --no-lookahead")
-    if cfg.bias_lr_scale != 1 or cfg.head_lr_scale != 1:
+    if cfg.bias_lr_scale != 1 or cfg.head_lr_scale != 1 or cfg.body_lr_scale not in (None, 1):
         raise SeethroughError("per-layer learning rates are a PyTorch-engine feature; use --engine torch")
     return cfg
 
