@@ -254,37 +254,60 @@ def evaluate(run, data, data_dir, device):
               help="numpy: compute the probabilities with the from-scratch NumPy engine.")
 @click.option("--precision", default="fp32", show_default=True,
               help="fp32, bf16 or auto (bf16 where the CPU or GPU does it natively).")
-def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32"):
-    """Predict the class of each IMAGE (any size or mode) with RUN."""
+@click.option("--uncalibrated", is_flag=True, help="Show the raw softmax instead of the temperature-scaled one.")
+def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32", uncalibrated=False):
+    """Predict the class of each IMAGE (any size or mode) with RUN.
+
+    Probabilities are calibrated by the temperature fitted on the run's validation split; an image
+    whose energy score is above the run's threshold (5 % of validation images) is marked unfamiliar.
+    """
     import numpy as np
 
+    from ..calibrate import scaled_softmax
     from ..errors import SeethroughError
     from ..trained import TrainedModel
+    from ..unfamiliar import energy, is_unfamiliar
 
     if top_k < 1:
         raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
     model = TrainedModel.load(run, device=device)
     batch = np.stack([model.to_input(p) for p in images])
     if engine == "numpy":
-        from ..scratch.bridge import predict_proba as numpy_proba
+        from ..scratch.bridge import logits as numpy_logits
 
-        proba = numpy_proba(model, batch)
+        z = numpy_logits(model, batch)
     else:
-        proba = model.predict_proba(batch, precision=precision)
+        z = model.logits(batch, precision=precision)
+    t = 1.0 if uncalibrated else model.temperature
+    proba = scaled_softmax(z, t)
+    facts = model.meta.get("unfamiliar")
+    marked = is_unfamiliar(z, facts)
     k = min(top_k, proba.shape[1])
     results = []
-    for path, p in zip(images, proba):
+    for n, (path, p) in enumerate(zip(images, proba)):
         order = np.argsort(-p)[:k]
         results.append({"image": str(path), "prediction": model.class_names[order[0]],
-                        "top": [{"class": model.class_names[i], "probability": float(p[i])} for i in order]})
+                        "top": [{"class": model.class_names[i], "probability": float(p[i])} for i in order],
+                        "temperature": t,
+                        "unfamiliar": None if marked is None else bool(marked[n]),
+                        "energy": float(energy(z[n:n + 1], facts.get("temperature", 1.0) if facts else 1.0)[0])})
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
-    table = Table(title=f"predictions of {run}")
+    title = f"predictions of {run}" + (" (raw softmax)" if uncalibrated or t == 1.0 else f" (temperature {t:.2f})")
+    table = Table(title=title)
     table.add_column("image")
     table.add_column("prediction")
     table.add_column(f"top {k}")
+    if marked is not None:
+        table.add_column("unfamiliar?")
     for r in results:
-        table.add_row(r["image"], r["prediction"],
-                      ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"]))
+        row = [r["image"], r["prediction"], ", ".join(f"{x['class']} {x['probability']:.1%}" for x in r["top"])]
+        if marked is not None:
+            row.append(f"[bold red]yes[/] (energy {r['energy']:.2f} > {facts['threshold']:.2f})" if r["unfamiliar"]
+                       else "no")
+        table.add_row(*row)
     console.print(table)
+    if marked is not None and marked.any():
+        console.print(f"unfamiliar: unlike the images {run} was trained on (its threshold marks "
+                      f"{facts['false_alarm_rate']:.0%} of its validation images); treat the prediction with care")

@@ -32,6 +32,7 @@ class Evaluation:
     ece: float | None = None              # expected calibration error (15 bins) of ``proba``
     ece_uncalibrated: float | None = None  # ... of the raw softmax (temperature 1)
     unfamiliar: np.ndarray | None = None  # (N,) bool: marked unlike the training data; None without a threshold
+    proba_uncalibrated: np.ndarray | None = None  # (N, K): the raw softmax
 
     @property
     def wrong(self) -> np.ndarray:
@@ -72,7 +73,8 @@ def evaluate(model: TrainedModel, data: ImageDataset) -> Evaluation:
     ev = evaluate_predictions(data.labels, scaled_softmax(z, t), model.class_names)
     ev.temperature = t
     ev.ece = expected_calibration_error(ev.proba, ev.y_true)
-    ev.ece_uncalibrated = expected_calibration_error(scaled_softmax(z), ev.y_true)
+    ev.proba_uncalibrated = scaled_softmax(z)
+    ev.ece_uncalibrated = expected_calibration_error(ev.proba_uncalibrated, ev.y_true)
     ev.unfamiliar = is_unfamiliar(z, model.meta.get("unfamiliar"))
     return ev
 

@@ -29,7 +29,7 @@ from ..explain.linear import is_linear
 from ..trained import TrainedModel, read_model_json
 from ..train import read_metrics
 from ..train.snapshots import load_snapshots
-from ..viz import fig_to_png, grid_figure, overlay_row_figure
+from ..viz import fig_to_png, grid_figure, overlay_row_figure, reliability_figure
 from . import figures
 from .html import esc, html_table, img, img_src, page, section, table
 
@@ -231,6 +231,39 @@ def comparison_section(model: TrainedModel, partner_dir: Path, test: ImageDatase
                    anchor="compare")
 
 
+def calibration_section(model: TrainedModel, ev: Evaluation) -> str:
+    """How sure the model is against how often it is right, before and after temperature scaling;
+    the unfamiliar-image threshold; where the weights came from."""
+    from ..calibrate import reliability
+
+    cal = model.meta.get("calibration")
+    raw = ev.proba if ev.proba_uncalibrated is None else ev.proba_uncalibrated
+    panels = [("softmax (temperature 1)", reliability(raw, ev.y_true))]
+    notes = []
+    if cal:
+        panels.append((f"temperature {cal['temperature']:.2f}", reliability(ev.proba, ev.y_true)))
+        notes.append(f"The temperature {cal['temperature']:.3f} was fitted on the {cal['n']} validation images "
+                     f"(their ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after); on the "
+                     f"{len(ev.y_true)} test images the ECE (15 bins) is {ev.ece_uncalibrated:.3f} before and "
+                     f"{ev.ece:.3f} after. predict, serve and the web page use the calibrated probabilities.")
+    else:
+        notes.append("No temperature was fitted (the run held out no validation images), so the probabilities "
+                     "are the raw softmax.")
+    unf = model.meta.get("unfamiliar")
+    if unf and ev.unfamiliar is not None:
+        notes.append(f"Unfamiliar images: an image whose energy score -T log sum exp(logits / T) is above "
+                     f"{unf['threshold']:.3f} is marked; that threshold marks {unf['false_alarm_rate']:.0%} of the "
+                     f"validation images and {ev.unfamiliar.mean():.1%} of these test images.")
+    origin = model.meta.get("init_from")
+    if origin:
+        notes.append(f"Started from {esc(str(origin['source']))} (weights SHA-256 {origin['sha256'][:12]}..., "
+                     f"layers {esc(origin['layers'][0])} to {esc(origin['layers'][-1])}"
+                     f"{', frozen' if origin.get('freeze') else ''}).")
+    fig = fig_to_png(reliability_figure(panels, "Reliability on the test split"))
+    return section("Calibration", img(fig, "reliability diagram"),
+                   "".join(f'<p class="note">{n}</p>' for n in notes), anchor="calibration")
+
+
 def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarray) -> str:
     rows = score_methods(model, test.images[idx], steps=10)
     body = [[r["method"], f"{r['deletion_auc']:.3f}", f"{r['random_deletion_auc']:.3f}", f"{r['insertion_auc']:.3f}",
@@ -258,6 +291,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     parts, t0 = [], time.perf_counter()
     steps = [("curves", lambda: curves_section(run_dir)), ("per-class", lambda: per_class_section(ev)),
              ("confusion", lambda: confusion_section(ev, test)),
+             ("calibration", lambda: calibration_section(model, ev)),
              ("wrong", lambda: wrong_section(model, ev, test, n_wrong)),
              ("layers", lambda: layers_section(model, test, sample)),
              ("receptive fields", lambda: receptive_section(model)),
@@ -270,7 +304,8 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
         parts.append(make())
         log(f"  {name}: {time.perf_counter() - t0:.1f} s")
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
+        ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("calibration", "calibration"),
+        ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
         ("compare", "LR vs CNN"), ("faithfulness", "faithfulness")) if f'id="{a}"' in "".join(parts))
     subtitle = (f"model {model.meta.get('model', 'custom')} on {test.name}: test accuracy {ev.accuracy:.2%} "
