@@ -235,3 +235,44 @@ def features_model(source, data: ImageDataset, layer: str | None = None, *, seed
     model.meta.update(model="logreg", normalize=src.meta.get("normalize", "standard"), dataset=data.name,
                       init_from=_origin(source, src, body, freeze=True, features=body[-1].name))
     return model
+
+
+def bundle(run_dir, test: ImageDataset, name: str = "cifar10", out=None, n_check: int = 200) -> Path:
+    """Copy a trained run into the package as bundled network ``name``.
+
+    model.json gains ``bundled``: the run it came from, the test accuracy of the stored weights
+    on all of ``test`` and the predictions of its first ``n_check`` images, which the test suite
+    compares against.
+    """
+    import json
+
+    from safetensors.torch import save_file
+
+    from . import _io
+
+    src = TrainedModel.load(run_dir)
+    folder = Path(out) if out else WEIGHTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in src.net.state_dict().items()}
+    with _io.atomic_path(folder / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": "seethrough-run"})
+    info = json.loads((Path(run_dir) / "model.json").read_text())
+    _io.write_json(folder / "model.json", info)
+    stored = TrainedModel.load(folder)                        # what users get
+    pred = stored.predict(test.images)
+    info["bundled"] = {"name": name, "from_run": Path(run_dir).name,
+                       "test_set": test.name, "test_images": int(len(test)),
+                       "test_accuracy": float((pred == test.labels).mean()),
+                       "check_predictions": pred[:n_check].tolist()}
+    _io.write_json(folder / "model.json", info)
+    return folder
+
+
+if __name__ == "__main__":  # python -m seethrough.transfer RUN [DATA_DIR]: bundle a CIFAR-10 run as "cifar10"
+    import sys
+
+    from .data import load_splits
+
+    _run, _data_dir = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+    _folder = bundle(_run, load_splits("cifar10", data_dir=_data_dir)["test"])
+    print(f"{_folder}: sha256 {weights_sha256('cifar10')}")

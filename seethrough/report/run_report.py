@@ -264,6 +264,43 @@ def calibration_section(model: TrainedModel, ev: Evaluation) -> str:
                    "".join(f'<p class="note">{n}</p>' for n in notes), anchor="calibration")
 
 
+def _describe_origin(model: TrainedModel) -> str:
+    origin = model.meta.get("init_from")
+    kind = "logistic regression on pixels" if is_linear(model) else model.meta.get("model", "custom")
+    if not origin:
+        return f"{kind}, from scratch"
+    source = "the bundled CIFAR-10 network" if origin.get("bundled") else Path(origin["source"]).name
+    if origin.get("features"):
+        return f"logistic regression on {source}'s {origin['features']} features"
+    return f"{source}, {'head only' if origin.get('freeze') else 'fine-tuned'}"
+
+
+def siblings_section(run_dir: Path, model: TrainedModel, test: ImageDataset, data=None, data_dir=None) -> str:
+    """Every run beside this one trained on the same data, scored on the same test images."""
+    here = Path(run_dir).resolve()
+    rows = []
+    for other in sorted(here.parent.iterdir()):
+        if not (other / "model.json").is_file():
+            continue
+        try:
+            info = read_model_json(other)
+            if info["class_names"] != model.class_names or info.get("dataset") != model.meta.get("dataset"):
+                continue
+            m = model if other == here else TrainedModel.load(other)
+            ev = evaluate(m, test if m is model else load_test_split(m, data, data_dir))
+        except SeethroughError:
+            continue
+        name = f"<b>{esc(other.name)}</b>" if other == here else esc(other.name)
+        rows.append([name, esc(_describe_origin(m)), f"{ev.accuracy:.2%}",
+                     f"{ev.ece_uncalibrated:.3f}", f"{ev.ece:.3f}"])
+    if len(rows) < 2:
+        return ""
+    return section("Models on the same test images", table(["run", "model", "test accuracy", "ECE (softmax)",
+                                                            "ECE (calibrated)"], rows),
+                   f'<p class="note">Every run folder beside this one trained on {esc(test.name)} with the same '
+                   f'classes, scored on the same {len(test)} test images (this run in bold).</p>', anchor="siblings")
+
+
 def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarray) -> str:
     rows = score_methods(model, test.images[idx], steps=10)
     body = [[r["method"], f"{r['deletion_auc']:.3f}", f"{r['random_deletion_auc']:.3f}", f"{r['insertion_auc']:.3f}",
@@ -292,6 +329,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     steps = [("curves", lambda: curves_section(run_dir)), ("per-class", lambda: per_class_section(ev)),
              ("confusion", lambda: confusion_section(ev, test)),
              ("calibration", lambda: calibration_section(model, ev)),
+             ("same test images", lambda: siblings_section(run_dir, model, test, data, data_dir)),
              ("wrong", lambda: wrong_section(model, ev, test, n_wrong)),
              ("layers", lambda: layers_section(model, test, sample)),
              ("receptive fields", lambda: receptive_section(model)),
@@ -305,7 +343,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
         log(f"  {name}: {time.perf_counter() - t0:.1f} s")
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("calibration", "calibration"),
-        ("wrong", "wrong"),
+        ("siblings", "other runs"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
         ("compare", "LR vs CNN"), ("faithfulness", "faithfulness")) if f'id="{a}"' in "".join(parts))
     subtitle = (f"model {model.meta.get('model', 'custom')} on {test.name}: test accuracy {ev.accuracy:.2%} "
