@@ -41,6 +41,8 @@ from .trained import Preprocess, TrainedModel
 
 WEIGHTS = Path(__file__).parent / "weights"
 BUNDLED = {"cifar10": WEIGHTS / "cifar10"}   # --from NAME -> the folder holding model.json and model.safetensors
+# SHA-256 of each bundled model.safetensors, checked when it is loaded (tests/test_bundled.py too)
+BUNDLED_SHA256 = {"cifar10": "TO-BE-FILLED"}
 BODY_LR_SCALE = 0.1  # the default learning-rate factor of copied layers when they are not frozen
 
 INPUT_RULE = ("channels: gray repeated to RGB, RGB to gray by luminance; size: the image's own when the body "
@@ -60,7 +62,14 @@ def source_path(source) -> Path:
 
 
 def load_source(source) -> TrainedModel:
-    """The source network, on the CPU, in float32."""
+    """The source network, on the CPU; a bundled one is checked against its recorded SHA-256."""
+    name = str(source)
+    if name in BUNDLED:
+        if not (BUNDLED[name] / "model.safetensors").is_file():
+            raise RunError(f"--from {name}: the bundled network is missing from {BUNDLED[name]}; reinstall seethrough")
+        if weights_sha256(name) != BUNDLED_SHA256[name]:
+            raise RunError(f"--from {name}: {BUNDLED[name] / 'model.safetensors'} does not match its recorded "
+                           "SHA-256; reinstall seethrough")
     return TrainedModel.load(source_path(source))
 
 
@@ -235,6 +244,23 @@ def features_model(source, data: ImageDataset, layer: str | None = None, *, seed
     model.meta.update(model="logreg", normalize=src.meta.get("normalize", "standard"), dataset=data.name,
                       init_from=_origin(source, src, body, freeze=True, features=body[-1].name))
     return model
+
+
+def start_from(init_from=None, features=None, *, freeze: bool = False, splits: dict, seed: int = 0):
+    """The model ``train --from SOURCE`` / ``--features SOURCE[:LAYER]`` starts with, and ``splits``
+    ({"train", "test", ...} ImageDatasets) matched to its input by the rule above.
+
+    Returns (model, matched splits). Exactly one of ``init_from`` and ``features`` is given.
+    """
+    if init_from and features:
+        raise SeethroughError("--from and --features start from a network in two different ways; give one of them")
+    train = splits["train"]
+    if features:
+        source, layer = parse_features(features)
+        model = features_model(source, train, layer, seed=seed)
+    else:
+        model = transfer(init_from, train, freeze=freeze, seed=seed)
+    return model, {k: match_input(v, model.input_shape) for k, v in splits.items()}
 
 
 def bundle(run_dir, test: ImageDataset, name: str = "cifar10", out=None, n_check: int = 200) -> Path:

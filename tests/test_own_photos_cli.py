@@ -60,3 +60,40 @@ def test_predict_is_calibrated_and_marks_unfamiliar_images(calibrated_run, capsy
     text = " ".join(out.split())                                  # the table wraps lines
     assert code == 0 and "temperature 2.00" in text and "treat the prediction with care" in text
     assert "unfamiliar" in text and "yes" in text
+
+
+def test_train_from_a_run_freeze_and_features(tmp_path, capsys):
+    """digits (8x8 gray) -> a small conv run -> a new 3-class task started from it three ways."""
+    from seethrough.data import load_dataset
+
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", "digits", "--model", "tinyvgg", "--epochs", "1", "--out", out, "--name", "src",
+                            "--device", "cpu"], capsys)
+    assert code == 0, err
+    info = json.loads((out / "src" / "model.json").read_text())
+    assert info["calibration"]["temperature"] > 0 and info["unfamiliar"]["false_alarm_rate"] == 0.05
+    assert json.loads((out / "src" / "evaluation.json").read_text())["ece_uncalibrated"] >= 0
+    # a folder of three digit classes as a user's "photos"
+    digits = load_dataset("digits")
+    root = tmp_path / "mine"
+    for c in (0, 1, 2):
+        (root / f"d{c}").mkdir(parents=True)
+        for i in np.flatnonzero(digits.labels == c)[:15]:
+            Image.fromarray((digits.images[i, ..., 0].astype(np.uint16) * 16).clip(0, 255).astype(np.uint8)).save(
+                root / f"d{c}" / f"{i}.png")
+    for extra, name in ((["--from", out / "src"], "fine"), (["--from", out / "src", "--freeze"], "head"),
+                        (["--model", "logreg", "--features", f"{out / 'src'}:relu2"], "feat")):
+        code, stdout, err = run_cli(["train", root, *extra, "--epochs", "2", "--out", out, "--name", name,
+                                     "--device", "cpu"], capsys)
+        assert code == 0, err
+        info = json.loads((out / name / "model.json").read_text())
+        assert info["init_from"]["source"] == str((out / "src").resolve())
+        assert info["class_names"] == ["d0", "d1", "d2"] and "calibration: temperature" in " ".join(stdout.split())
+    assert json.loads((out / "head" / "model.json").read_text())["train"]["body_lr_scale"] is None
+    assert json.loads((out / "fine" / "model.json").read_text())["train"]["body_lr_scale"] == 0.1
+    assert [l["name"] for l in json.loads((out / "feat" / "model.json").read_text())["spec"]][-1] == "linear_features"
+    code, _, err = run_cli(["train", root, "--model", "logreg", "--features", f"{out / 'src'}:nope", "--out", out,
+                            "--device", "cpu"], capsys)
+    assert code == 2 and "its layers are conv1, relu1" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["train", root, "--freeze", "--out", out], capsys)
+    assert code == 2 and "--freeze keeps the layers copied by --from" in err

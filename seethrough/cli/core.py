@@ -123,9 +123,17 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
+@click.option("--from", "init_from", default=None,
+              help="Start from this run folder's layers (or the bundled network: cifar10), with a new last layer.")
+@click.option("--freeze", is_flag=True, help="With --from: train only the new last layer.")
+@click.option("--body-lr-scale", type=float, default=None,
+              help="With --from: learning rate of the copied layers x this (default 0.1).")
+@click.option("--features", default=None,
+              help="SOURCE[:LAYER]: logistic regression on the frozen output of a network's layer.")
 def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
           label_smoothing, shift, lookahead, val_fraction, patience, normalize, seed, device, precision, out, name,
-          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None):
+          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None, init_from=None, freeze=False,
+          body_lr_scale=None, features=None):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..data import load_splits
     from ..errors import SeethroughError
@@ -145,25 +153,51 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
         opts = merge_options(recipe, opts, given)
     model_name, normalize = opts.pop("model_name"), opts.pop("normalize")
-    cfg = TrainConfig(**opts, patience=patience, seed=seed, device=device).check()
+    if freeze and not init_from:
+        raise SeethroughError("--freeze keeps the layers copied by --from; give --from SOURCE too")
+    if features and ctx.get_parameter_source("model_name") != click.core.ParameterSource.DEFAULT \
+            and model_name != "logreg":
+        raise SeethroughError(f"--features trains logistic regression on a network's features; use --model logreg, "
+                              f"not {model_name!r}")
+    if body_lr_scale is None and init_from and not freeze:
+        from ..transfer import BODY_LR_SCALE
+
+        body_lr_scale = BODY_LR_SCALE
+    cfg = TrainConfig(**opts, patience=patience, seed=seed, device=device, body_lr_scale=body_lr_scale).check()
     if engine == "numpy" and world_size() > 1:
         raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
                               "(use --engine torch under torchrun)")
+    if engine == "numpy" and (init_from or features):
+        raise SeethroughError("--from and --features train with --engine torch only (the NumPy engine keeps "
+                              "no layers fixed)")
     if engine == "numpy":  # before any data is read
         from ..scratch.fit import check_numpy_config
 
         check_numpy_config(cfg, resume)
     parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
+    started = None
+    if (init_from or features) and not resume:  # the source's layers, the data matched to its input
+        from ..transfer import start_from
+
+        started, parts = start_from(init_from, features, freeze=freeze, splits=parts, seed=seed)
+        model_name = "logreg-features" if features else started.meta.get("model", "custom")
     trainset, testset = parts["train"], parts["test"]
     base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"
+    data_meta = {"data": str(Path(data).resolve()) if Path(data).exists() else data, "data_options": {"size": size}}
     if resume:
         run_dir = Path(out) / base
         model = TrainedModel.load(run_dir, device=device)
+        if model.input_shape != trainset.image_shape:  # a run started --from another: its input rule again
+            from ..transfer import match_input
+
+            trainset, testset = (match_input(d, model.input_shape) for d in (trainset, testset))
+    elif started is not None:
+        run_dir = _unique_run_dir(Path(out), base)
+        model = started
+        model.meta.update(data_meta)
     else:
         run_dir = _unique_run_dir(Path(out), base)
-        model = new_model(model_name, trainset, normalize=normalize, seed=seed,
-                          meta={"data": str(Path(data).resolve()) if Path(data).exists() else data,
-                                "data_options": {"size": size}})
+        model = new_model(model_name, trainset, normalize=normalize, seed=seed, meta=data_meta)
         if recipe:
             from ..recipes import prepare_model
 
@@ -189,6 +223,12 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
         history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True, on_epoch=on_epoch)
     if rank() != 0:  # under torchrun the other ranks are done: rank 0 evaluates and writes the run folder
         return
+    from ..calibrate import calibrate_model, validation_split
+
+    val = validation_split(trainset, cfg.val_fraction, cfg.seed)  # the images fit held out
+    if val is not None:  # the temperature and the unfamiliar-image threshold, into model.json
+        calibrate_model(model, val)
+        model.save(run_dir)
     ev = evaluate(model, testset)
     _save_evaluation(run_dir, ev)
     last = history[-1] if history else {}
@@ -198,12 +238,24 @@ def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_
     table.add_row(str(len(history)), _pct(last.get("train_acc", 0)),
                   _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy), str(run_dir))
     console.print(table)
+    _print_calibration(ev)
     if recipe and recipe.tta != "none":  # the recipe's own score: averaged over flipped or shifted copies
         from ..recipes import predict_tta
 
         probs = predict_tta(model, testset.images, views=recipe.tta)
         console.print(f"test accuracy averaged over copies ({recipe.tta}, --recipe {recipe.name}): "
                       f"{_pct(float((probs.argmax(1) == testset.labels).mean()))}")
+
+
+def _print_calibration(ev) -> None:
+    if ev.temperature != 1.0:
+        console.print(f"calibration: temperature {ev.temperature:.3f} (fitted on the validation split); test ECE "
+                      f"{ev.ece_uncalibrated:.4f} before, {ev.ece:.4f} after")
+    else:
+        console.print(f"calibration: no temperature fitted (no validation split); test ECE {ev.ece:.4f}")
+    if ev.unfamiliar is not None:
+        console.print(f"unfamiliar: {int(ev.unfamiliar.sum())} of {len(ev.unfamiliar)} test images marked "
+                      "(the threshold marks 5 % of the validation images)")
 
 
 def _save_evaluation(run_dir: Path, ev) -> Path:
@@ -240,6 +292,7 @@ def evaluate(run, data, data_dir, device):
     for row in ev.per_class():
         table.add_row(row["class"], _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
     console.print(table)
+    _print_calibration(ev)
     console.print(f"confusion matrix: {png}")
     console.print(f"metrics: {Path(run) / 'evaluation.json'}")
 
