@@ -45,6 +45,13 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         "bf16" trains with bfloat16 mixed precision; "auto" uses it where the hardware does it natively.
     verbose : bool, default=False
         Show a progress bar while fitting.
+    init_from : str or None, default=None
+        Start from this run folder's layers, or the bundled network ``"cifar10"``, with a new last
+        layer (:func:`seethrough.transfer.transfer`); ``model`` is then not used.
+    freeze : bool, default=False
+        With ``init_from``: train only the new last layer.
+    body_lr_scale : float or None, default=None
+        With ``init_from``: the copied layers' learning rate x this (None: 0.1, or 1 when frozen).
 
     Attributes
     ----------
@@ -67,7 +74,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, *, model="mlp", epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
                  weight_decay=0.0, schedule="none", augment="none", val_fraction=0.0, patience=None,
-                 image_shape=None, seed=0, device="cpu", precision="fp32", verbose=False):
+                 image_shape=None, seed=0, device="cpu", precision="fp32", verbose=False, init_from=None,
+                 freeze=False, body_lr_scale=None):
         self.model = model
         self.epochs = epochs
         self.batch_size = batch_size
@@ -83,6 +91,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.init_from = init_from
+        self.freeze = freeze
+        self.body_lr_scale = body_lr_scale
 
     # ------------------------------------------------------------------ input handling
     def _images(self, X, reset: bool) -> np.ndarray:
@@ -122,18 +133,39 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self._encoder.classes_
         labels = self._encoder.transform(y)
         data = ImageDataset(images, labels, [str(c) for c in self.classes_], "estimator")
-        self.model_ = new_model(self.model, data, seed=self.seed)
+        body_lr_scale = self.body_lr_scale
+        if self.init_from is not None:
+            from .transfer import BODY_LR_SCALE, match_input, transfer
+
+            self.model_ = transfer(self.init_from, data, freeze=self.freeze, seed=self.seed)
+            data = match_input(data, self.model_.input_shape)
+            if body_lr_scale is None and not self.freeze:
+                body_lr_scale = BODY_LR_SCALE
+        else:
+            self.model_ = new_model(self.model, data, seed=self.seed)
         config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                              optimizer=self.optimizer, weight_decay=self.weight_decay,
                              schedule=self.schedule, augment=self.augment,
                              val_fraction=self.val_fraction, patience=self.patience,
-                             seed=self.seed, device=self.device, precision=self.precision)
+                             seed=self.seed, device=self.device, precision=self.precision,
+                             body_lr_scale=body_lr_scale)
         self.history_ = fit(self.model_, data, config, progress=self.verbose)
+        from .calibrate import calibrate_model, validation_split
+
+        val = validation_split(data, config.val_fraction, config.seed)
+        if val is not None:  # the temperature predict_proba uses, and the unfamiliar-image threshold
+            calibrate_model(self.model_, val)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return self.model_.predict_proba(self._images(X, reset=False))
+        images = self._images(X, reset=False)
+        if images.shape[1:] != self.model_.input_shape:  # started from another network: its input rule
+            from .transfer import match_input
+
+            images = match_input(ImageDataset(images, np.zeros(len(images), np.int64), ["?"]),
+                                 self.model_.input_shape).images
+        return self.model_.predict_proba(images)
 
     def predict(self, X) -> np.ndarray:
         proba = self.predict_proba(X)  # checks fitted before classes_ is read

@@ -118,3 +118,16 @@ def test_bad_sources_give_one_line_errors(tmp_path):
             transfer(lin, data)
         except exc as e:
             assert "\n" not in str(e)
+
+
+def test_image_classifier_init_from(tmp_path):
+    from seethrough import ImageClassifier
+
+    src_dir = _source(tmp_path, GAP_NET)
+    data = _gray(n=30, classes=3)
+    clf = ImageClassifier(init_from=src_dir, freeze=True, epochs=2, lr=0.05, val_fraction=0.2)
+    clf.fit(data.images, data.labels)
+    assert clf.model_.input_shape == (20, 20, 3) and clf.model_.meta["init_from"]["freeze"]
+    assert clf.model_.temperature > 0 and "unfamiliar" in clf.model_.meta
+    assert clf.predict_proba(data.images).shape == (30, 3)      # gray input matched to the RGB body
+    assert torch.equal(clf.model_.net.conv1.weight, TrainedModel.load(src_dir).net.conv1.weight)
