@@ -38,22 +38,15 @@ CIFAR_SOURCE = (0, 1, 2, 3, 4, 5, 7)   # airplane, automobile, bird, cat, deer, 
 CIFAR_TARGET = (6, 8, 9)               # frog, ship, truck
 
 
-def train_scored(model, train, test, cfg, *, calibrate=True):
-    """Fit ``model`` on ``train`` (its validation split fits the temperature), score on ``test``."""
-    from seethrough.calibrate import calibrate_model, validation_split
-    from seethrough.evaluate import evaluate
-    from seethrough.train import fit
+def train_scored(splits, model, cfg, **options):
+    """Train through the pipeline (its validation split fits the temperature), score on splits["test"]."""
+    from seethrough.pipeline import RunOptions, train_run
 
-    t0 = time.perf_counter()
-    history = fit(model, train, cfg)
-    val = validation_split(train, cfg.val_fraction, cfg.seed)
-    if calibrate and val is not None:
-        calibrate_model(model, val)
-    seconds = time.perf_counter() - t0
-    ev = evaluate(model, test)
+    r = train_run(splits, model, cfg, RunOptions(**options))
+    ev = r.evaluation
     return {"accuracy": ev.accuracy, "ece_before": ev.ece_uncalibrated, "ece_after": ev.ece,
-            "temperature": model.temperature, "seconds": seconds, "epochs": len(history), "model": model,
-            "evaluation": ev}
+            "temperature": r.model.temperature, "seconds": r.seconds_train, "epochs": len(r.history),
+            "model": r.model, "evaluation": ev}
 
 
 def _row(name, r, command=""):
@@ -63,38 +56,34 @@ def _row(name, r, command=""):
 
 def catvnoncat(args):
     from seethrough.data import load_splits
-    from seethrough.train import TrainConfig, new_model
-    from seethrough.transfer import features_model, match_input, transfer
+    from seethrough.train import TrainConfig
+    from seethrough.transfer import match_input
 
     parts = load_splits("catvnoncat", data_dir=SHARED)
-    train, test = parts["train"], parts["test"]
-    print("| model | test accuracy | ECE before | ECE after | temperature | train + calibrate s | options |")
+    if args.side:
+        parts = {k: match_input(v, (args.side, args.side, 3)) for k, v in parts.items()}
+    print("| model | test accuracy | ECE before | ECE after | temperature | train s | options |")
     print("|---|---|---|---|---|---|---|")
     base = dict(device="cpu", seed=0, val_fraction=0.1, precision=args.precision)
     rows = []
     scratch = (("logistic regression, pixels (scratch)", "logreg", dict(epochs=30)),
                ("smallcnn (scratch)", "smallcnn", dict(epochs=30)))
     for name, spec, opts in scratch if args.rows in ("all", "scratch") else ():
-        cfg = TrainConfig(**base, **opts)
-        r = train_scored(new_model(spec, train, seed=0), train, test, cfg)
-        _row(name, r, f"--model {spec} --epochs {cfg.epochs}")
+        r = train_scored(parts, spec, TrainConfig(**base, **opts))
+        _row(name, r, f"--model {spec} --epochs {opts['epochs']}")
         rows.append((name, r))
     if args.rows == "scratch":
         return
-    side = args.side
-    for name, make, opts in (
-            ("head only (--freeze)", lambda d: transfer(args.source, d, freeze=True),
+    src = args.source
+    for name, how, opts in (
+            ("head only (--freeze)", dict(init_from=src, freeze=True), dict(epochs=args.epochs, lr=1e-2)),
+            ("logistic regression on its features (--features)", dict(features=src),
              dict(epochs=args.epochs, lr=1e-2)),
-            ("logistic regression on its features (--features)", lambda d: features_model(args.source, d),
-             dict(epochs=args.epochs, lr=1e-2)),
-            ("fine-tuned (--from)", lambda d: transfer(args.source, d),
-             dict(epochs=args.epochs, lr=1e-3, body_lr_scale=0.1, augment="flip"))):
-        data = train if side is None else match_input(train, (side, side, 3))
-        tdata = test if side is None else match_input(test, (side, side, 3))
-        model = make(data)
-        r = train_scored(model, match_input(data, model.input_shape), match_input(tdata, model.input_shape),
-                         TrainConfig(**base, **opts))
-        _row(name, r, ", ".join(f"{k} {v}" for k, v in opts.items()) + f", input {model.input_shape[0]}px")
+            ("fine-tuned (--from)", dict(init_from=src), dict(epochs=args.epochs, lr=1e-3, augment="flip"))):
+        r = train_scored(parts, "logreg", TrainConfig(**base, **opts), **how)
+        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in how.items())
+        _row(name, r, flags + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items())
+             + f" (input {r['model'].input_shape[0]}px)")
         rows.append((name, r))
     moved = rows[-3:]
     best = max(r["accuracy"] for n, r in moved)
@@ -122,7 +111,8 @@ def few(args):
     import torch
 
     from seethrough.data import load_splits
-    from seethrough.recipes import _AIRBENCH, airbench_init, whiten_first_conv
+    from seethrough.models.surgery import airbench_init, whiten_first_conv
+    from seethrough.recipes import _AIRBENCH
     from seethrough.train import TrainConfig, fit, new_model
     from seethrough.transfer import transfer
 
@@ -135,8 +125,7 @@ def few(args):
         model = new_model("fastcifar-s-gap", src_train, seed=0)
         airbench_init(model)
         whiten_first_conv(model, src_train.images)
-        opts = {k: v for k, v in _AIRBENCH.items() if k != "normalize"}
-        fit(model, src_train, TrainConfig(**opts, epochs=args.backbone_epochs, device="cpu", seed=0))
+        fit(model, src_train, TrainConfig(**_AIRBENCH, epochs=args.backbone_epochs, device="cpu", seed=0))
         model.save(backbone)
         own = _subset(parts["test"], CIFAR_SOURCE)
         print(f"backbone: {len(src_train)} images of 7 classes, {args.backbone_epochs} epochs, "
@@ -167,33 +156,28 @@ def few(args):
 
 
 def calibration(args):
-    from seethrough.calibrate import calibrate_model, validation_split
-    from seethrough.evaluate import evaluate
-    from seethrough.recipes import run_recipe
-
-    t0 = time.perf_counter()
-    r = run_recipe("cifar10", "keras", data_dir=SHARED, seed=0, val_fraction=0.1, epochs=args.epochs)
     from seethrough.data import load_splits
+    from seethrough.recipes import get_recipe
+    from seethrough.train import TrainConfig
 
-    parts = load_splits("cifar10", data_dir=SHARED)
-    model = r["model"]
-    calibrate_model(model, validation_split(parts["train"], 0.1, 0))
-    ev = evaluate(model, parts["test"])
+    recipe = get_recipe("cifar10", "keras")
+    cfg = recipe.merge(TrainConfig(val_fraction=0.1, epochs=args.epochs, device="cpu"),
+                       {"val_fraction", "epochs", "device"})
+    r = train_scored(load_splits("cifar10", data_dir=SHARED), recipe.model, cfg, normalize=recipe.normalize)
     print(f"seed-cnn, cifar10 --recipe keras --val-fraction 0.1 --epochs {args.epochs}: test accuracy "
-          f"{ev.accuracy:.2%}; temperature {model.temperature:.3f}; test ECE {ev.ece_uncalibrated:.4f} -> "
-          f"{ev.ece:.4f} ({ev.ece_uncalibrated / max(ev.ece, 1e-12):.1f}x smaller); "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
+          f"{r['accuracy']:.2%}; temperature {r['temperature']:.3f}; test ECE {r['ece_before']:.4f} -> "
+          f"{r['ece_after']:.4f}; train {r['seconds']:.0f} s", flush=True)
 
 
 def unfamiliar(args):
     from seethrough.data import load_splits
-    from seethrough.train import TrainConfig, new_model
+    from seethrough.train import TrainConfig
     from seethrough.unfamiliar import auroc, energy, is_unfamiliar
 
     mnist = load_splits("mnist", data_dir=SHARED)
     fashion = load_splits("fashion-mnist", data_dir=SHARED)["test"]
     cfg = TrainConfig(epochs=args.epochs, val_fraction=0.1, device="cpu", seed=0, precision=args.precision)
-    r = train_scored(new_model(args.model, mnist["train"], seed=0), mnist["train"], mnist["test"], cfg)
+    r = train_scored({"train": mnist["train"], "test": mnist["test"]}, args.model, cfg)
     model = r["model"]
     za, zb = model.logits(mnist["test"].images), model.logits(fashion.images)
     t = model.temperature

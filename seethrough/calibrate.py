@@ -40,7 +40,7 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
     return float(-logp[np.arange(len(labels)), labels].mean())
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds=(0.05, 20.0)) -> float:
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds=(0.01, 100.0)) -> float:
     """The temperature that minimises the NLL of ``labels`` given ``logits`` (N, K).
 
     The NLL is convex in ``1 / T``, so a bounded 1-D search on ``log T`` finds its minimum.

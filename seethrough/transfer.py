@@ -246,6 +246,13 @@ def features_model(source, data: ImageDataset, layer: str | None = None, *, seed
     return model
 
 
+def run_model_name(init_from=None, features=None) -> str:
+    """What a run started this way is named after: the source's model, or ``logreg-features``."""
+    if features:
+        return "logreg-features"
+    return str(TrainedModel.load(source_path(init_from)).meta.get("model", "custom")) if init_from else "custom"
+
+
 def start_from(init_from=None, features=None, *, freeze: bool = False, splits: dict, seed: int = 0):
     """The model ``train --from SOURCE`` / ``--features SOURCE[:LAYER]`` starts with, and ``splits``
     ({"train", "test", ...} ImageDatasets) matched to its input by the rule above.
