@@ -81,7 +81,7 @@ def catvnoncat(args):
              dict(epochs=args.epochs, lr=1e-2)),
             ("fine-tuned (--from)", dict(init_from=src), dict(epochs=args.epochs, lr=1e-3, augment="flip"))):
         r = train_scored(parts, "logreg", TrainConfig(**base, **opts), **how)
-        flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in how.items())
+        flags = " ".join({"init_from": "--from"}.get(k, f"--{k}") + ("" if v is True else f" {v}") for k, v in how.items())
         _row(name, r, flags + " " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in opts.items())
              + f" (input {r['model'].input_shape[0]}px)")
         rows.append((name, r))

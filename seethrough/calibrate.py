@@ -101,11 +101,14 @@ def calibrate_model(model, val) -> dict:
     from .unfamiliar import fit_threshold
 
     z = model.logits(val.images)                                 # (N, K)
-    t = fit_temperature(z, val.labels)
+    # with no validation errors the NLL falls all the way to T -> 0 (ever sharper): nothing to fit, keep 1
+    degenerate = bool((z.argmax(1) == val.labels).all())
+    t = 1.0 if degenerate else fit_temperature(z, val.labels)
     facts = {"temperature": t, "split": "validation", "n": int(len(val)), "n_bins": N_BINS,
              "ece_before": expected_calibration_error(scaled_softmax(z), val.labels),
              "ece_after": expected_calibration_error(scaled_softmax(z, t), val.labels),
-             "nll_before": nll(z, val.labels), "nll_after": nll(z, val.labels, t)}
+             "nll_before": nll(z, val.labels), "nll_after": nll(z, val.labels, t),
+             "fitted": not degenerate}
     model.meta["calibration"] = facts
     model.meta["unfamiliar"] = fit_threshold(z, t)
     return facts

@@ -84,3 +84,19 @@ def test_calibrate_model_stores_temperature_and_threshold(tiny_images):
     assert ev.ece_uncalibrated == pytest.approx(expected_calibration_error(raw, tiny_images.labels), abs=1e-6)
     js = ev.to_json()
     assert js["temperature"] == model.temperature and "unfamiliar" in js
+
+
+def test_no_validation_errors_keeps_temperature_one():
+    class Perfect:  # logits that classify every validation image right
+        meta: dict = {}
+
+        def logits(self, images):
+            return np.eye(3)[np.arange(len(images)) % 3] * 5.0
+
+    from seethrough.data import ImageDataset
+
+    val = ImageDataset(np.zeros((9, 2, 2, 1), np.uint8), np.arange(9) % 3, ["a", "b", "c"])
+    model = Perfect()
+    model.meta = {}
+    facts = calibrate_model(model, val)
+    assert facts["temperature"] == 1.0 and facts["fitted"] is False
