@@ -62,6 +62,9 @@ class TrainConfig:
     head_lr_scale: float = option(1.0, "Learning rate of the last linear layer x this (weight decay per step "
                                        "unchanged).", engines=("torch",),
                                   topic="per-layer learning rates")
+    body_lr_scale: float | None = option(None, "Learning rate of every layer but the last linear x this, for a "
+                                               "network started --from another (default then 0.1; else 1).",
+                                         engines=("torch",), topic="per-layer learning rates")
     seed: int = option(0, "Seed of the weights, the shuffling and the splits (same seed, same metrics on the CPU).")
     device: str = option("auto", "cpu, cuda (or cuda:N) or auto.")
     precision: str = option("fp32", "bf16: mixed precision; auto: bf16 where the CPU or GPU does it natively.",
@@ -83,7 +86,7 @@ class TrainConfig:
         _need(self, "val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
         _need(self, "patience", self.patience is None or self.patience >= 1, "at least 1")
         _need(self, "shift", self.shift is None or self.shift >= 0, "0 or more pixels")
-        for name in ("bias_lr_scale", "head_lr_scale"):
+        for name in ("bias_lr_scale", "head_lr_scale") + (("body_lr_scale",) if self.body_lr_scale is not None else ()):
             _need(self, name, math.isfinite(getattr(self, name)) and getattr(self, name) > 0, "positive and finite")
         return self
 

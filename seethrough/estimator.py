@@ -37,6 +37,9 @@ _OWN_AFTER = {
     "verbose": (False, "Show one line per epoch and a progress bar while fitting."),
     "run_dir": (None, "A run folder that ``fit`` writes as ``seethrough train`` does (weights, metrics.jsonl, "
                       "checkpoint/ after every epoch); None keeps everything in memory."),
+    "init_from": (None, "Start from this run folder's layers, or the bundled network ``\"cifar10\"``, with a new "
+                        "last layer (``seethrough.transfer``); ``model`` is then not used."),
+    "freeze": (False, "With ``init_from``: train only the new last layer."),
 }
 PARAMS = {**{k: v[0] for k, v in _OWN_BEFORE.items()},
           **{f.name: _CHANGED.get(f.name, f.default) for f in fields(TrainConfig)},
@@ -49,7 +52,7 @@ def _params_doc() -> str:
         if name in _OWN_BEFORE or name in _OWN_AFTER:
             text = {**_OWN_BEFORE, **_OWN_AFTER}[name][1]
             kind = "str" if name == "model" else "tuple or None" if name == "image_shape" else \
-                "bool" if name == "verbose" else "path or None"
+                "bool" if name in ("verbose", "freeze") else "path or None"
         else:
             text, kind = help_text(name), str(TrainConfig.__dataclass_fields__[name].type).replace(" | None", " or None")
         lines += [f"    {name} : {kind}, default={default!r}", f"        {text}"]
@@ -133,14 +136,20 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         data = ImageDataset(images, labels, [str(c) for c in self.classes_], "estimator")
         config = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
         result = train_run({"train": data}, self.model, config,
-                           RunOptions(run_dir=self.run_dir, progress=self.verbose,
-                                      log=print if self.verbose else (lambda text: None)))
+                           RunOptions(run_dir=self.run_dir, progress=self.verbose, init_from=self.init_from,
+                                      freeze=self.freeze, log=print if self.verbose else (lambda text: None)))
         self.model_, self.history_ = result.model, result.history
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return self.model_.predict_proba(self._images(X, reset=False))
+        images = self._images(X, reset=False)
+        if images.shape[1:] != self.model_.input_shape:  # started from another network: its input rule
+            from .transfer import match_input
+
+            images = match_input(ImageDataset(images, np.zeros(len(images), np.int64), ["?"]),
+                                 self.model_.input_shape).images
+        return self.model_.predict_proba(images)
 
     def predict(self, X) -> np.ndarray:
         proba = self.predict_proba(X)  # checks fitted before classes_ is read

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .calibrate import calibrate_model, validation_split
 from .config import ENGINES, TrainConfig
 from .data import ImageDataset, load_splits
 from .errors import RunError, SeethroughError
@@ -49,6 +50,9 @@ class RunOptions:
     on_metrics: Callable[[dict], None] | None = None  # called with each epoch's metrics row (live progress)
     stop: threading.Event | None = None  # set it to cancel (TrainingStopped; the last full epoch stays on disk)
     log: Callable[[str], None] = lambda text: None     # where notes go (the CLI prints them)
+    init_from: str | None = None        # start from this run folder's (or bundled network's) layers (transfer.py)
+    freeze: bool = False                # with init_from: train only the new last layer
+    features: str | None = None         # "SOURCE[:LAYER]": logistic regression on a network's frozen features
 
 
 @dataclass
@@ -117,6 +121,8 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
     config = (config or TrainConfig()).check()
     options = options or RunOptions()
     check_engine(config, options.engine, options.resume)
+    if options.init_from or options.features or options.freeze:
+        model, splits, config = _start_from(splits, config, options)
     folder = RunFolder(options.run_dir) if options.run_dir is not None else None
     if folder is not None and rank() == 0:
         folder.remove_temporary()  # what a killed write left behind
@@ -149,7 +155,14 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
                       stop=options.stop)
     result = RunResult(net_model, history, None, folder.path if folder else None,
                        seconds_train=time.perf_counter() - t0)
-    if rank() != 0 or test is None:  # under torchrun the other ranks are done: rank 0 evaluates and writes
+    if rank() != 0:  # under torchrun the other ranks are done: rank 0 calibrates, evaluates and writes
+        return result
+    val = validation_split(train, config.val_fraction, config.seed)  # the images fit held out
+    if val is not None:  # the temperature and the unfamiliar-image threshold, into model.json
+        calibrate_model(net_model, val)
+        if folder is not None:
+            net_model.save(folder.path)
+    if test is None:
         return result
     t1 = time.perf_counter()
     result.evaluation = evaluate(net_model, test)
@@ -160,6 +173,27 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
     if folder is not None:
         folder.write_evaluation(result.evaluation)
     return result
+
+
+def _start_from(splits, config: TrainConfig, options: RunOptions):
+    """(model, splits, config) for a run that starts from another network's layers: the new model,
+    the splits matched to its input (:mod:`seethrough.transfer`), and the copied layers' learning-rate
+    scale (0.1 unless given or frozen)."""
+    from dataclasses import replace
+
+    from .transfer import BODY_LR_SCALE, start_from
+
+    if options.freeze and not options.init_from:
+        raise SeethroughError("--freeze keeps the layers copied by --from; give --from SOURCE too")
+    if options.engine == "numpy":
+        raise SeethroughError("--from and --features train with --engine torch only (the NumPy engine keeps "
+                              "no layers fixed)")
+    model, splits = start_from(options.init_from, options.features, freeze=options.freeze, splits=splits,
+                               seed=config.seed)
+    model.meta.update(options.meta)
+    if options.init_from and not options.freeze and config.body_lr_scale is None:
+        config = replace(config, body_lr_scale=BODY_LR_SCALE)
+    return model, splits, config
 
 
 def run_name(data, model) -> str:
@@ -179,6 +213,10 @@ def train(data, model="smallcnn", config: TrainConfig | None = None, *, out="run
     """
     config = (config or TrainConfig()).check()
     check_engine(config, options.get("engine", "torch"), options.get("resume", False))  # before any data is read
+    if options.get("init_from") or options.get("features"):  # named after what it starts from
+        from .transfer import run_model_name
+
+        model = run_model_name(options.get("init_from"), options.get("features"))
     base = name or run_name(data, model)
     if options.get("resume"):
         run_dir = Path(out) / base

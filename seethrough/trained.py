@@ -150,8 +150,16 @@ class TrainedModel:
                for i in range(0, len(images), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
-    def predict_proba(self, images: np.ndarray, batch_size: int = 512, precision: str = "fp32") -> np.ndarray:
-        z = self.logits(images, batch_size, precision)
+    @property
+    def temperature(self) -> float:
+        """The softmax temperature fitted on the validation split (1.0 when none was fitted)."""
+        return float((self.meta.get("calibration") or {}).get("temperature", 1.0))
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 512, precision: str = "fp32",
+                      calibrated: bool = True) -> np.ndarray:
+        """Class probabilities (N, K): ``softmax(logits / T)`` with the fitted temperature
+        (:mod:`seethrough.calibrate`); ``calibrated=False`` gives the raw softmax."""
+        z = self.logits(images, batch_size, precision) / (self.temperature if calibrated else 1.0)
         z = z - z.max(1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(1, keepdims=True)

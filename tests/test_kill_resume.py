@@ -81,19 +81,31 @@ def _kill_and_resume(tmp_path, reference, writes) -> tuple[int, int, int]:
     return kills, resumed, identical
 
 
-# A 2-epoch run makes 13 atomic writes: per epoch the checkpoint, metrics.jsonl, model.safetensors and
-# model.json (0-7), at the end metrics.jsonl, model.safetensors, model.json (8-10), evaluation.json and
-# confusion.png (11-12). The default run kills in the first write of epoch 1, in epoch 1's model.json (the
-# checkpoint is there, model.json is not), in epoch 2's checkpoint and in the evaluation; `-m slow`, in all.
+def _writes_in_a_run(tmp_path) -> int:
+    """How many atomic writes a whole run makes: the wrapper counts them when told to kill at none."""
+    counter = tmp_path / "count.py"
+    counter.write_text(WRAPPER.replace("if count[0] == k:", "if False:").replace(
+        "sys.exit(main(sys.argv[1:]))", "code = main(sys.argv[1:]); print('WRITES', count[0]); sys.exit(code)"))
+    done = subprocess.run([sys.executable, str(counter), *map(str, TRAIN), "--out", str(tmp_path), "--name", "count"],
+                          capture_output=True, text=True, timeout=600)
+    return int(done.stdout.split("WRITES")[-1])
+
+
+# Per epoch a run writes the checkpoint, metrics.jsonl, model.safetensors and model.json (writes 0-7 of a
+# 2-epoch run), then at the end its metrics, weights, calibration and evaluation. The default run kills in
+# the first write of epoch 1, in epoch 1's model.json (the checkpoint is there, model.json is not), in
+# epoch 2's checkpoint and in the last write of all; `-m slow`, in every one.
 def test_killed_inside_atomic_writes_resumes_bit_identical(reference, tmp_path):
-    kills, resumed, identical = _kill_and_resume(tmp_path, reference, [0, 3, 4, 11])
+    last = _writes_in_a_run(tmp_path) - 1
+    kills, resumed, identical = _kill_and_resume(tmp_path, reference, [0, 3, 4, last])
     assert identical == resumed == kills == 4
 
 
 @pytest.mark.slow
 def test_killed_inside_every_atomic_write_resumes_bit_identical(reference, tmp_path):
-    kills, resumed, identical = _kill_and_resume(tmp_path, reference, range(13))
-    assert identical == resumed == kills == 13
+    n = _writes_in_a_run(tmp_path)
+    kills, resumed, identical = _kill_and_resume(tmp_path, reference, range(n))
+    assert identical == resumed == kills == n
 
 
 def test_killed_at_a_random_moment_of_the_first_epoch_resumes_bit_identical(reference, tmp_path):

@@ -91,7 +91,7 @@ def test_the_four_lists_of_options_agree():
     # the NumPy engine refuses exactly the fields marked torch-only
     torch_only = {f.name for f in fields(TrainConfig) if "numpy" not in f.metadata["engines"]}
     changed = {"patience": 3, "augment": "flip", "label_smoothing": 0.1, "shift": 2, "lookahead": True,
-               "bias_lr_scale": 2.0, "head_lr_scale": 0.5}
+               "bias_lr_scale": 2.0, "head_lr_scale": 0.5, "body_lr_scale": 0.1}
     assert set(changed) == torch_only
     refused = unsupported(TrainConfig(**changed), "numpy")
     assert [r.split()[0] for r in refused] == [flag(n) for n in names if n in torch_only]
@@ -180,11 +180,11 @@ def test_files_follow_the_umask(tmp_path):
 # Lower layers first; a module may import from its own layer or any layer before it.
 LAYERS = [
     {"__version__", "errors", "_io", "config"},
-    {"data", "viz", "run"},
+    {"data", "viz", "run", "calibrate", "unfamiliar"},
     {"models", "devices", "fused"},
     {"trained"},
     {"train", "scratch", "evaluate"},
-    {"explain", "recipes", "export"},
+    {"explain", "recipes", "export", "transfer"},
     {"pipeline"},
     {"estimator", "demo", "report", "lessons", "experiments"},
     {"web", "cli", "display", "__init__", "__main__"},

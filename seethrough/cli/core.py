@@ -111,11 +111,18 @@ def models(input_shape, classes):
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
+@click.option("--from", "init_from", default=None,
+              help="Start from this run folder's layers (or the bundled network: cifar10), with a new last layer.")
+@click.option("--freeze", is_flag=True, help="With --from: train only the new last layer.")
+@click.option("--features", default=None,
+              help="SOURCE[:LAYER]: logistic regression on the frozen output of a network's layer (--model logreg).")
 def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size, strict, no_cache, engine,
-          snapshots, **config_values):
+          snapshots, init_from, freeze, features, **config_values):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
     from ..pipeline import train as train_pipeline
     from ..pipeline import with_recipe
+
+    from ..errors import SeethroughError
 
     config, given = config_from(config_values)
     if recipe:  # the recipe's values for every option not given on the command line
@@ -126,10 +133,14 @@ def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size
         typed = lambda p: source(p) != click.core.ParameterSource.DEFAULT  # noqa: E731
         model_name, normalize, config = with_recipe(recipe, config, given, model_name if typed("model_name") else None,
                                                     normalize if typed("normalize") else None)
+    if features and click.get_current_context().get_parameter_source("model_name") \
+            != click.core.ParameterSource.DEFAULT and model_name != "logreg":
+        raise SeethroughError(f"--features trains logistic regression on a network's features; use --model logreg, "
+                              f"not {model_name!r}")
     result = train_pipeline(data, model_name, config, out=out, name=name, data_dir=data_dir, size=size,
                             strict=strict, cache=not no_cache, resume=resume, recipe=recipe, engine=engine,
-                            snapshots=snapshots,
-                            normalize=normalize, progress=True,
+                            snapshots=snapshots, normalize=normalize, progress=True, init_from=init_from,
+                            freeze=freeze, features=features,
                             log=lambda text: console.print(text, highlight=False, soft_wrap=True))
     if result.evaluation is None:  # under torchrun, the ranks other than 0
         return
@@ -141,9 +152,22 @@ def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size
                   _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy))
     console.print(table)
     console.print(f"run folder: {result.run_dir}", soft_wrap=True)
+    _print_calibration(ev)
     if result.tta_accuracy is not None:  # the recipe's own score: averaged over flipped or shifted copies
         console.print(f"test accuracy averaged over copies ({recipe.tta}, --recipe {recipe.name}): "
                       f"{_pct(result.tta_accuracy)}")
+
+
+def _print_calibration(ev) -> None:
+    if ev.temperature != 1.0:
+        console.print(f"calibration: temperature {ev.temperature:.3f} (fitted on the validation split); test ECE "
+                      f"{ev.ece_uncalibrated:.4f} before, {ev.ece:.4f} after", soft_wrap=True)
+    else:
+        console.print(f"calibration: no temperature fitted (no validation split); test ECE {ev.ece:.4f}",
+                      soft_wrap=True)
+    if ev.unfamiliar is not None:
+        console.print(f"unfamiliar: {int(ev.unfamiliar.sum())} of {len(ev.unfamiliar)} test images marked "
+                      "(the threshold marks 5 % of the validation images)", soft_wrap=True)
 
 
 @cli.command(epilog=examples(
@@ -176,6 +200,7 @@ def evaluate(run, data, data_dir, device):
     for row in ev.per_class():
         table.add_row(row["class"], _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
     console.print(table)
+    _print_calibration(ev)
     console.print(f"confusion matrix: {png}", soft_wrap=True)
     console.print(f"metrics: {metrics}", soft_wrap=True)
 
@@ -192,38 +217,62 @@ def evaluate(run, data, data_dir, device):
               help="numpy: compute the probabilities with the from-scratch NumPy engine.")
 @click.option("--precision", default="fp32", show_default=True,
               help="fp32, bf16 or auto (bf16 where the CPU or GPU does it natively).")
-def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32"):
-    """Predict the class of each IMAGE (any size or mode) with RUN."""
+@click.option("--uncalibrated", is_flag=True, help="Show the raw softmax instead of the temperature-scaled one.")
+def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32", uncalibrated=False):
+    """Predict the class of each IMAGE (any size or mode) with RUN.
+
+    Probabilities are calibrated by the temperature fitted on the run's validation split; an image
+    whose energy score is above the run's threshold (5 % of validation images) is marked unfamiliar.
+    """
     import numpy as np
 
+    from ..calibrate import scaled_softmax
     from ..data.images import load_images
     from ..errors import SeethroughError
     from ..trained import TrainedModel
+    from ..unfamiliar import energy, is_unfamiliar
 
     if top_k < 1:
         raise SeethroughError(f"--top-k must be at least 1, got {top_k}")
     model = TrainedModel.load(run, device=device)
     batch, images, _ = load_images(images, model.input_shape)  # an unreadable file: a warning, the rest go on
     if engine == "numpy":
-        from ..scratch.bridge import predict_proba as numpy_proba
+        from ..scratch.bridge import logits as numpy_logits
 
-        proba = numpy_proba(model, batch)
+        z = numpy_logits(model, batch)
     else:
-        proba = model.predict_proba(batch, precision=precision)
+        z = model.logits(batch, precision=precision)
+    t = 1.0 if uncalibrated else model.temperature
+    proba = scaled_softmax(z, t)
+    facts = model.meta.get("unfamiliar")
+    marked = is_unfamiliar(z, facts)
     k = min(top_k, proba.shape[1])
     results = []
-    for path, p in zip(images, proba):
+    for n, (path, p) in enumerate(zip(images, proba)):
         order = np.argsort(-p)[:k]
         results.append({"image": str(path), "prediction": model.class_names[order[0]],
-                        "top": [{"class": model.class_names[i], "probability": float(p[i])} for i in order]})
+                        "top": [{"class": model.class_names[i], "probability": float(p[i])} for i in order],
+                        "temperature": t,
+                        "unfamiliar": None if marked is None else bool(marked[n]),
+                        "energy": float(energy(z[n:n + 1], facts.get("temperature", 1.0) if facts else 1.0)[0])})
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
-    table = Table(title=f"predictions of {run}")
+    title = f"predictions of {run}" + (" (raw softmax)" if uncalibrated or t == 1.0 else f" (temperature {t:.2f})")
+    table = Table(title=title)
     table.add_column("image", overflow="fold")
     table.add_column("prediction", overflow="fold")
     table.add_column(f"top {k}", overflow="fold")
+    if marked is not None:
+        table.add_column("unfamiliar?", overflow="fold")
     for r in results:
-        table.add_row(r["image"], r["prediction"],
-                      ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"]))
+        row = [r["image"], r["prediction"], ", ".join(f"{x['class']} {x['probability']:.1%}" for x in r["top"])]
+        if marked is not None:
+            row.append(f"[bold red]yes[/] (energy {r['energy']:.2f} > {facts['threshold']:.2f})" if r["unfamiliar"]
+                       else "no")
+        table.add_row(*row)
     console.print(table)
+    if marked is not None and marked.any():
+        console.print(f"unfamiliar: unlike the images {run} was trained on (its threshold marks "
+                      f"{facts['false_alarm_rate']:.0%} of its validation images); treat the prediction with care",
+                      soft_wrap=True)

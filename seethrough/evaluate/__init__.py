@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from ..calibrate import expected_calibration_error, scaled_softmax
 from ..data.dataset import ImageDataset
 from ..trained import TrainedModel
+from ..unfamiliar import is_unfamiliar
 
 
 @dataclass
@@ -25,7 +27,12 @@ class Evaluation:
     confusion: np.ndarray   # (K, K): rows are true classes, columns predictions
     y_true: np.ndarray      # (N,)
     y_pred: np.ndarray      # (N,)
-    proba: np.ndarray       # (N, K)
+    proba: np.ndarray       # (N, K), calibrated when the model has a temperature
+    temperature: float = 1.0
+    ece: float | None = None              # expected calibration error (15 bins) of ``proba``
+    ece_uncalibrated: float | None = None  # ... of the raw softmax (temperature 1)
+    unfamiliar: np.ndarray | None = None  # (N,) bool: marked unlike the training data; None without a threshold
+    proba_uncalibrated: np.ndarray | None = None  # (N, K): the raw softmax
 
     @property
     def wrong(self) -> np.ndarray:
@@ -39,9 +46,14 @@ class Evaluation:
                 for c, p, r, f, s in zip(self.class_names, self.precision, self.recall, self.f1, self.support)]
 
     def to_json(self) -> dict:
-        return {"accuracy": self.accuracy, "per_class": self.per_class(),
-                "confusion_matrix": self.confusion.tolist(), "class_names": self.class_names,
-                "n": int(len(self.y_true))}
+        out = {"accuracy": self.accuracy, "per_class": self.per_class(),
+               "confusion_matrix": self.confusion.tolist(), "class_names": self.class_names,
+               "n": int(len(self.y_true))}
+        if self.ece is not None:
+            out.update(temperature=self.temperature, ece=self.ece, ece_uncalibrated=self.ece_uncalibrated)
+        if self.unfamiliar is not None:
+            out["unfamiliar"] = {"n": int(self.unfamiliar.sum()), "rate": float(self.unfamiliar.mean())}
+        return out
 
     def _repr_html_(self) -> str:  # accuracy, per-class table, confusion matrix in a notebook
         from ..display import evaluation_html; return evaluation_html(self)  # noqa: E702
@@ -57,8 +69,17 @@ def evaluate_predictions(y_true, proba, class_names) -> Evaluation:
 
 
 def evaluate(model: TrainedModel, data: ImageDataset) -> Evaluation:
-    """Evaluate ``model`` on every image of ``data``."""
-    return evaluate_predictions(data.labels, model.predict_proba(data.images), model.class_names)
+    """Evaluate ``model`` on every image of ``data``: with its calibrated probabilities, the ECE
+    before and after temperature scaling, and which images it marks as unfamiliar."""
+    z = model.logits(data.images)                                   # (N, K)
+    t = model.temperature
+    ev = evaluate_predictions(data.labels, scaled_softmax(z, t), model.class_names)
+    ev.temperature = t
+    ev.ece = expected_calibration_error(ev.proba, ev.y_true)
+    ev.proba_uncalibrated = scaled_softmax(z)
+    ev.ece_uncalibrated = expected_calibration_error(ev.proba_uncalibrated, ev.y_true)
+    ev.unfamiliar = is_unfamiliar(z, model.meta.get("unfamiliar"))
+    return ev
 
 
 __all__ = ["Evaluation", "evaluate", "evaluate_predictions"]

@@ -64,15 +64,18 @@ def lenet5(in_shape, n_classes):
             "flatten", "linear(out=120)", "relu", "linear(out=84)", "relu", f"linear(out={n_classes})"]
 
 
-def _whitened_blocks(in_shape, n_classes, widths):
+def _whitened_blocks(in_shape, n_classes, widths, pool="max"):
     """Airbench-style (Jordan 2024, arXiv 2404.00498): a 2x2 patch-whitening conv (its weights
     are set from the data by the recipe), then per width a block conv-pool-bn-relu-conv-bn-relu,
-    a final max pool over what is left, and a bias-free linear layer."""
+    a final pool over what is left (``pool="max"``: a max pool sized for ``in_shape``; ``"gap"``:
+    global average pooling, so the same weights take any input size), and a bias-free linear layer."""
     c, h, w = in_shape
     spec = [f"conv(out={2 * c * 4}, k=2)", "relu"]
     for width in widths:
         spec += [f"conv(out={width}, k=3, pad=1, bias=False)", "maxpool(k=2)", "batchnorm(momentum=0.4)", "relu",
                  f"conv(out={width}, k=3, pad=1, bias=False)", "batchnorm(momentum=0.4)", "relu"]
+    if pool == "gap":
+        return spec + ["gap", f"linear(out={n_classes}, bias=False)"]
     side = min(h, w) - 1
     for _ in widths:
         side //= 2
@@ -82,6 +85,11 @@ def _whitened_blocks(in_shape, n_classes, widths):
 @register("fastcifar", "fast CIFAR-10 net: 2x2 whitening conv, three conv-pool-bn blocks (64-128-256), linear")
 def fastcifar(in_shape, n_classes):
     return _whitened_blocks(in_shape, n_classes, (64, 128, 256))
+
+
+@register("fastcifar-s-gap", "fastcifar-s ending in global average pooling: any input size (the bundled network)")
+def fastcifar_small_gap(in_shape, n_classes):
+    return _whitened_blocks(in_shape, n_classes, (32, 64, 128), pool="gap")
 
 
 @register("fastcifar-s", "a narrower fastcifar (32-64-128) for a few minutes of CPU")
@@ -139,7 +147,8 @@ def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
 
 def _fits(model, in_shape: tuple, n_classes: int) -> bool:
     try:
-        spec = make_spec(MODELS[model](tuple(in_shape), n_classes)) if model in MODELS else make_spec(model)
+        named = isinstance(model, str) and model in MODELS
+        spec = make_spec(MODELS[model](tuple(in_shape), n_classes)) if named else make_spec(model)
         check_output(spec, in_shape, n_classes)
         return True
     except ModelError:

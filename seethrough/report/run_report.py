@@ -30,7 +30,7 @@ from ..models import has_conv, is_linear, make_spec
 from ..run import RunFolder, load_test_split
 from ..trained import TrainedModel
 from ..explain.snapshots import load_snapshots
-from ..viz import fig_to_png, grid_figure, overlay_row_figure
+from ..viz import fig_to_png, grid_figure, overlay_row_figure, reliability_figure
 from . import figures
 from .html import esc, html_table, img, img_src, page, section, table
 
@@ -230,6 +230,76 @@ def comparison_section(model: TrainedModel, partner_dir: Path, test: ImageDatase
                    anchor="compare")
 
 
+def calibration_section(model: TrainedModel, ev: Evaluation) -> str:
+    """How sure the model is against how often it is right, before and after temperature scaling;
+    the unfamiliar-image threshold; where the weights came from."""
+    from ..calibrate import reliability
+
+    cal = model.meta.get("calibration")
+    raw = ev.proba if ev.proba_uncalibrated is None else ev.proba_uncalibrated
+    panels = [("softmax (temperature 1)", reliability(raw, ev.y_true))]
+    notes = []
+    if cal:
+        panels.append((f"temperature {cal['temperature']:.2f}", reliability(ev.proba, ev.y_true)))
+        notes.append(f"The temperature {cal['temperature']:.3f} was fitted on the {cal['n']} validation images "
+                     f"(their ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after); on the "
+                     f"{len(ev.y_true)} test images the ECE (15 bins) is {ev.ece_uncalibrated:.3f} before and "
+                     f"{ev.ece:.3f} after. predict, serve and the web page use the calibrated probabilities.")
+    else:
+        notes.append("No temperature was fitted (the run held out no validation images), so the probabilities "
+                     "are the raw softmax.")
+    unf = model.meta.get("unfamiliar")
+    if unf and ev.unfamiliar is not None:
+        notes.append(f"Unfamiliar images: an image whose energy score -T log sum exp(logits / T) is above "
+                     f"{unf['threshold']:.3f} is marked; that threshold marks {unf['false_alarm_rate']:.0%} of the "
+                     f"validation images and {ev.unfamiliar.mean():.1%} of these test images.")
+    origin = model.meta.get("init_from")
+    if origin:
+        notes.append(f"Started from {esc(str(origin['source']))} (weights SHA-256 {origin['sha256'][:12]}..., "
+                     f"layers {esc(origin['layers'][0])} to {esc(origin['layers'][-1])}"
+                     f"{', frozen' if origin.get('freeze') else ''}).")
+    fig = fig_to_png(reliability_figure(panels, "Reliability on the test split"))
+    return section("Calibration", img(fig, "reliability diagram"),
+                   "".join(f'<p class="note">{n}</p>' for n in notes), anchor="calibration")
+
+
+def _describe_origin(model: TrainedModel) -> str:
+    origin = model.meta.get("init_from")
+    kind = "logistic regression on pixels" if is_linear(model.spec) else model.meta.get("model", "custom")
+    if not origin:
+        return f"{kind}, from scratch"
+    source = "the bundled CIFAR-10 network" if origin.get("bundled") else Path(origin["source"]).name
+    if origin.get("features"):
+        return f"logistic regression on {source}'s {origin['features']} features"
+    return f"{source}, {'head only' if origin.get('freeze') else 'fine-tuned'}"
+
+
+def siblings_section(run_dir: Path, model: TrainedModel, test: ImageDataset, data=None, data_dir=None) -> str:
+    """Every run beside this one trained on the same data, scored on the same test images."""
+    here = Path(run_dir).resolve()
+    rows = []
+    for other in sorted(here.parent.iterdir()):
+        if not (other / "model.json").is_file():
+            continue
+        try:
+            info = RunFolder(other).read_model_json()
+            if info["class_names"] != model.class_names or info.get("dataset") != model.meta.get("dataset"):
+                continue
+            m = model if other == here else TrainedModel.load(other)
+            ev = evaluate(m, test if m is model else load_test_split(m, data, data_dir))
+        except SeethroughError:
+            continue
+        name = f"<b>{esc(other.name)}</b>" if other == here else esc(other.name)
+        rows.append([name, esc(_describe_origin(m)), f"{ev.accuracy:.2%}",
+                     f"{ev.ece_uncalibrated:.3f}", f"{ev.ece:.3f}"])
+    if len(rows) < 2:
+        return ""
+    return section("Models on the same test images", table(["run", "model", "test accuracy", "ECE (softmax)",
+                                                            "ECE (calibrated)"], rows),
+                   f'<p class="note">Every run folder beside this one trained on {esc(test.name)} with the same '
+                   f'classes, scored on the same {len(test)} test images (this run in bold).</p>', anchor="siblings")
+
+
 def faithfulness_section(model: TrainedModel, test: ImageDataset, idx: np.ndarray) -> str:
     from ..explain.randomization import THRESHOLD
     from ..explain.removal import REMOVALS
@@ -310,6 +380,8 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
     parts, t0 = [], time.perf_counter()
     steps = [("curves", lambda: curves_section(run_dir)), ("per-class", lambda: per_class_section(ev)),
              ("confusion", lambda: confusion_section(ev, test)),
+             ("calibration", lambda: calibration_section(model, ev)),
+             ("same test images", lambda: siblings_section(run_dir, model, test, data, data_dir)),
              ("wrong", lambda: wrong_section(model, ev, test, n_wrong)),
              ("layers", lambda: layers_section(model, test, sample)),
              ("receptive fields", lambda: receptive_section(model)),
@@ -326,7 +398,8 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
         parts.append(make())
         log(f"  [{n}/{len(steps)}] {name}: {time.perf_counter() - t1:.1f} s (total {time.perf_counter() - t0:.1f} s)")
     toc = " · ".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
+        ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("calibration", "calibration"),
+        ("siblings", "other runs"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
         ("compare", "LR vs CNN"), ("faithfulness", "faithfulness"), ("experiments", "experiments")) if f'id="{a}"' in "".join(parts))
     subtitle = (f"model {model.facts.model} on {test.name}: test accuracy {ev.accuracy:.2%} "

@@ -49,18 +49,21 @@ def param_groups(net, cfg: TrainConfig) -> list[dict]:
 
     With ``bias_lr_scale`` or ``head_lr_scale`` set, batch-norm biases and the last linear layer
     form groups of their own (airbench's trick: biases learn 64x faster, and the head 81x slower,
-    which is what scaling the logits by 1/9 does). A group's weight decay is divided by its scale,
+    which is what scaling the logits by 1/9 does). ``body_lr_scale`` multiplies every group but the
+    head (a network started from another run's weights learns its copied layers slower). A group's weight decay is divided by its scale,
     so the decay per step (learning rate x weight decay) is the same for every parameter.
     """
     params = list(net.parameters())
-    if cfg.bias_lr_scale == 1 and cfg.head_lr_scale == 1:
+    body = 1.0 if cfg.body_lr_scale is None else cfg.body_lr_scale  # the copied layers of a --from run
+    if cfg.bias_lr_scale == 1 and cfg.head_lr_scale == 1 and body == 1:
         return [{"params": params, "lr_scale": 1.0, "weight_decay": cfg.weight_decay}]
     biases = [m.bias for m in net.modules()
               if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) and m.bias is not None]
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     head = list(linears[-1].parameters()) if linears else []
     taken = {id(p) for p in biases + head}
-    groups = [(biases, cfg.bias_lr_scale), (head, cfg.head_lr_scale), ([p for p in params if id(p) not in taken], 1.0)]
+    groups = [(biases, cfg.bias_lr_scale * body), (head, cfg.head_lr_scale),
+              ([p for p in params if id(p) not in taken], body)]
     return [{"params": ps, "lr_scale": scale, "weight_decay": cfg.weight_decay / scale} for ps, scale in groups if ps]
 
 

@@ -139,3 +139,32 @@ def curves_figure(history: list[dict], title: str = "Training"):
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     return fig
+
+
+def reliability_figure(bins: list[tuple[str, dict]], title: str = "Reliability diagram"):
+    """Accuracy against confidence per bin, one panel per ``(label, reliability dict)``.
+
+    Each dict is :func:`seethrough.calibrate.reliability`'s output. Bars: the accuracy in each
+    confidence bin (grey where the bin is empty); the diagonal is perfect calibration; the gap
+    between a bar's top and the diagonal is what the ECE averages.
+    """
+    fig, axes = plt.subplots(1, len(bins), figsize=(3.6 * len(bins), 3.6), squeeze=False)
+    for ax, (label, r) in zip(axes[0], bins):
+        edges, count = r["edges"], r["count"]
+        width = np.diff(edges)
+        full = count > 0
+        ax.bar(edges[:-1][full], r["accuracy"][full], width[full], align="edge", color="#4c72b0",
+               edgecolor="white", label="accuracy")
+        ax.bar(edges[:-1][full], r["confidence"][full] - r["accuracy"][full], width[full],
+               bottom=r["accuracy"][full], align="edge", color="#dd8452", alpha=0.45, edgecolor="white",
+               label="gap to confidence")
+        ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{label}: ECE {r['ece']:.3f}", fontsize=10)
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig

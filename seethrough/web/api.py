@@ -17,6 +17,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.responses import Response
 from PIL import Image
 
+from ..calibrate import scaled_softmax
+from ..unfamiliar import energy, is_unfamiliar
 from . import explanations
 from .arithmetic import arithmetic_at
 from .store import Run, RunStore
@@ -107,18 +109,27 @@ def layers(request: Request, model_id: str) -> dict:
 def predict(request: Request, model_id: str, image: UploadFile | None = File(None, description=IMAGE_DOC),
             test_index: int | None = Form(None, description=INDEX_DOC),
             top_k: int = Form(3, ge=1, description="How many of the most likely classes to name.")) -> dict:
-    """The model's softmax probabilities for every class, the ``top_k`` most likely, and the
-    image as the model sees it (converted to its input size and mode) as a PNG data URL."""
+    """The model's calibrated probabilities for every class (softmax of the logits divided by the
+    run's fitted ``temperature``), the ``top_k`` most likely, whether the image is ``unfamiliar``
+    (its energy score above the threshold that marks 5 % of the validation images; null when the
+    run has none), and the image as the model sees it (its input size and mode) as a PNG data URL."""
     run = _run(request, model_id)
     x = _image(request, run, image, test_index)
     t0 = time.perf_counter()
     with run.lock:
-        proba = run.model.predict_proba(x[None])[0]
+        z = run.model.logits(x[None])                      # (1, K)
+    proba = scaled_softmax(z, run.model.temperature)[0]
     order = np.argsort(-proba)[:top_k]
     names = run.model.class_names
+    facts = run.model.meta.get("unfamiliar")
+    marked = is_unfamiliar(z, facts)
     out = {"model": run.id, "prediction": names[order[0]], "index": int(order[0]),
            "probabilities": [{"class": n, "probability": float(p)} for n, p in zip(names, proba)],
            "top_k": [int(i) for i in order], "input_png": png_data_url(x),
+           "temperature": run.model.temperature,
+           "unfamiliar": None if marked is None else {
+               "marked": bool(marked[0]), "energy": float(energy(z, facts["temperature"])[0]),
+               "threshold": facts["threshold"], "false_alarm_rate": facts["false_alarm_rate"]},
            "seconds": time.perf_counter() - t0}
     if test_index is not None:
         test = _store(request).test_set(run)

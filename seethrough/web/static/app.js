@@ -184,6 +184,11 @@ async function analyze() {
   $("#model-input").src = p.input_png;
   $("#prediction").textContent = p.prediction;
   $("#truth").textContent = state.label ? `(${state.label})` : "";
+  const u = p.unfamiliar;
+  $("#unfamiliar").hidden = !(u && u.marked);
+  $("#unfamiliar").textContent = u && u.marked ? `Unfamiliar: this image is unlike the training images (energy ` +
+    `${u.energy.toFixed(2)} above ${u.threshold.toFixed(2)}, a threshold that marks ` +
+    `${Math.round(100 * u.false_alarm_rate)} % of validation images); treat the prediction with care.` : "";
   renderBars($("#bars"), p, false, (i) => guarded(() => { state.target = i; return explain(); }));
   renderLayers();
   $("#network-panel").hidden = false;
