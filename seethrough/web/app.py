@@ -51,13 +51,22 @@ def _fastapi(**kwargs) -> FastAPI:
     return FastAPIOffline(**kwargs)
 
 
-def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
-               max_pixels: int = MAX_PIXELS) -> FastAPI:
+def create_app(runs=(), *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
+               max_pixels: int = MAX_PIXELS, workspace=None, limits=None) -> FastAPI:
     """A FastAPI app serving ``runs`` (run folders, or a ready :class:`RunStore`).
 
     ``max_bytes`` limits an uploaded file's size and ``max_pixels`` its width x height.
+    ``workspace`` (a folder) is where the page keeps its data set and the runs it trains
+    (:mod:`.workspace`); its runs are served too. ``limits`` (:class:`~.workspace.Limits`)
+    caps it; by default its upload and pixel limits are ``max_bytes`` and ``max_pixels``.
     """
-    store = runs if isinstance(runs, RunStore) else RunStore(runs, data_dir=data_dir, device=device)
+    from .train_api import install
+    from .workspace import Limits, Workspace
+
+    limits = limits or Limits(upload_bytes=int(max_bytes), pixels=int(max_pixels))
+    ws = Workspace(workspace if workspace is not None else "seethrough-workspace", limits)
+    store = runs if isinstance(runs, RunStore) else RunStore(
+        list(runs) + ws.run_folders(), data_dir=data_dir, device=device, allow_empty=True)
     app = _fastapi(title="seethrough", version=__version__,
                   description="Watch an image flow through your own trained model: predictions, "
                               "layers, feature maps, kernels, the arithmetic of a convolution, "
@@ -65,6 +74,7 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
     app.state.store = store
     app.state.limits = {"max_bytes": int(max_bytes), "max_pixels": int(max_pixels)}
     app.include_router(router)
+    install(app, ws)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -89,5 +99,5 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # multipart adds a few hundred bytes of headers around the file
-    app.add_middleware(BodyLimit, max_bytes=int(max_bytes) + 64 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=max(int(max_bytes), limits.upload_bytes) + 64 * 1024)
     return app
