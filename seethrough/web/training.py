@@ -79,12 +79,12 @@ def _train(job: Job, queue: JobQueue, workspace: Workspace, store) -> None:
         queue.update(job, phase="reading the images")
         splits = load_folder_splits(data, size=(req["size"], req["size"]), seed=0, cache=False)
         meta = {"data": str(data), "data_options": {"size": req["size"]}, "trained_from": "web page"}
-        _run_pipeline(job, queue, run_dir, req["model"], splits, req["epochs"], MODELS[req["model"]]["lr"], meta)
+        said = _run_pipeline(job, queue, run_dir, req["model"], splits, req["epochs"], MODELS[req["model"]]["lr"], meta)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     run = store.add(run_dir)
-    queue.update(job, runs=[run.id], message=f"run folder {run_dir.name}")
+    queue.update(job, runs=[run.id], message=said)
 
 
 def _demo(job: Job, queue: JobQueue, workspace: Workspace, store) -> None:
@@ -92,23 +92,23 @@ def _demo(job: Job, queue: JobQueue, workspace: Workspace, store) -> None:
     from ..demo import DEMO_RUNS
 
     splits = load_splits("digits", seed=0)
-    made = []
+    made, said = [], []
     for name, model_name, options in DEMO_RUNS:
         run_dir = workspace.new_run_dir(f"digits-{name}")
         try:
-            _run_pipeline(job, queue, run_dir, model_name, splits, DEMO_EPOCHS, options["lr"],
-                          {"data": "digits"})
+            said.append(_run_pipeline(job, queue, run_dir, model_name, splits, DEMO_EPOCHS, options["lr"],
+                                      {"data": "digits"}))
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
         made.append(store.add(run_dir).id)
         queue.update(job, runs=list(made))
-    queue.update(job, message=f"made {', '.join(made)}")
+    queue.update(job, message="; ".join(said))
 
 
 def _run_pipeline(job: Job, queue: JobQueue, run_dir: Path, model_name: str, splits: dict, epochs: int,
-                  lr: float, meta: dict) -> None:
-    """One run through the library's pipeline, its epochs reported to ``job``."""
+                  lr: float, meta: dict) -> str:
+    """One run through the library's pipeline, its epochs reported to ``job``; what it scored, in words."""
     from ..train import TrainConfig
 
     train_run, RunOptions, TrainingStopped = _pipeline()
@@ -123,9 +123,7 @@ def _run_pipeline(job: Job, queue: JobQueue, run_dir: Path, model_name: str, spl
                                                                   stop=job.stop))
     except TrainingStopped:
         raise Cancelled() from None
-    ev = result.evaluation
-    queue.update(job, phase="", message=f"{run_dir.name}: accuracy {ev.accuracy:.1%} on "
-                                         f"{len(splits['test'])} held-out images")
+    return f"{run_dir.name}: accuracy {result.evaluation.accuracy:.1%} on {len(splits['test'])} held-out images"
 
 
 def _pipeline():
