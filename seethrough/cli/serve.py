@@ -53,4 +53,5 @@ def serve(runs, workspace, host, port, data_dir, max_upload_mb, max_pixels, max_
         console.print(f"[yellow]warning:[/yellow] listening on {host}: other machines can reach this page")
     console.print(f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  "
                   f"(API documentation at /docs; Ctrl+C stops)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # open event streams never end by themselves: Ctrl+C gives them 3 s, then closes them
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -177,8 +177,8 @@ function setupInputs() {
   setupDrawing();
 }
 
-function setupDrawing() {
-  const c = $("#draw"), ctx = c.getContext("2d");
+function drawingPad(c, lineWidth) {  // white strokes on black, by mouse, pen or finger; returns "clear"
+  const ctx = c.getContext("2d");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, c.width, c.height); };
   clear();
   let down = false;
@@ -186,11 +186,16 @@ function setupDrawing() {
   c.addEventListener("pointerdown", (ev) => { down = true; c.setPointerCapture(ev.pointerId); ctx.beginPath(); ctx.moveTo(...at(ev)); });
   c.addEventListener("pointermove", (ev) => {
     if (!down) return;
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 18; ctx.lineCap = ctx.lineJoin = "round";
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = lineWidth; ctx.lineCap = ctx.lineJoin = "round";
     ctx.lineTo(...at(ev)); ctx.stroke();
   });
   c.addEventListener("pointerup", () => { down = false; });
-  $("#draw-clear").onclick = clear;
+  return clear;
+}
+
+function setupDrawing() {
+  const c = $("#draw");
+  $("#draw-clear").onclick = drawingPad(c, 18);
   $("#draw-use").onclick = () => c.toBlob((blob) => guarded(() => setImage(blob, "your drawing")), "image/png");
 }
 

@@ -110,20 +110,8 @@ async function addFiles(name, files) {
 
 // ---------------------------------------------------------------- drawing and the camera
 function setupDatasetDrawing() {
-  const c = $("#ds-draw"), ctx = c.getContext("2d");
-  const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, c.width, c.height); };
-  clear();
-  let down = false;
-  const at = (ev) => { const r = c.getBoundingClientRect(); return [(ev.clientX - r.left) * c.width / r.width, (ev.clientY - r.top) * c.height / r.height]; };
-  c.addEventListener("pointerdown", (ev) => { down = true; c.setPointerCapture(ev.pointerId); ctx.beginPath(); ctx.moveTo(...at(ev)); });
-  c.addEventListener("pointermove", (ev) => {
-    if (!down) return;
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 12; ctx.lineCap = ctx.lineJoin = "round";
-    ctx.lineTo(...at(ev)); ctx.stroke();
-  });
-  c.addEventListener("pointerup", () => { down = false; });
-  $("#ds-draw-clear").onclick = clear;
-  train.clearDrawing = clear;
+  train.clearDrawing = drawingPad($("#ds-draw"), 12);
+  $("#ds-draw-clear").onclick = train.clearDrawing;
 }
 
 async function addDrawing(name) {
