@@ -20,7 +20,8 @@ import os
 import re
 import shutil
 import threading
-import uuid
+import secrets
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,12 @@ class LimitExceeded(SeethroughError):
 
 class NotFound(SeethroughError):
     """A class or image the workspace does not hold."""
+
+
+def new_image_id() -> str:
+    """32 hex digits: the time in nanoseconds, then 64 random bits. Sorting by name sorts by
+    arrival, so the same uploads in the same order give the same data set order (and split)."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 def check_class_name(name: str) -> str:
@@ -120,7 +127,7 @@ class Workspace:
 
     def image_ids(self, name: str) -> list[str]:
         folder = self._class_dir(name)
-        files = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        files = sorted(folder.iterdir(), key=lambda p: p.name)  # ids begin with the time: oldest first
         return [p.stem for p in files if p.suffix == ".png" and IMAGE_ID.match(p.stem)]
 
     def image_path(self, name: str, image_id: str) -> Path:
@@ -194,7 +201,7 @@ class Workspace:
                                     f"would pass the limit (workspace_bytes) of {self.limits.workspace_bytes:,}")
             ids = []
             for png in pngs:
-                image_id = uuid.uuid4().hex
+                image_id = new_image_id()
                 _io.write_bytes(folder / f"{image_id}.png", png)
                 ids.append(image_id)
         return {"added": ids, "skipped": skipped}
