@@ -78,7 +78,7 @@ def _train(job: Job, queue: JobQueue, workspace: Workspace, store) -> None:
         data = workspace.snapshot(run_dir / "data")
         queue.update(job, phase="reading the images")
         splits = load_folder_splits(data, size=(req["size"], req["size"]), seed=0, cache=False)
-        meta = {"data": str(data), "data_options": {"size": req["size"]}, "trained_from": "web page"}
+        meta = {"data": str(data), "data_options": {"size": str(req["size"])}, "trained_from": "web page"}
         said = _run_pipeline(job, queue, run_dir, req["model"], splits, req["epochs"], MODELS[req["model"]]["lr"], meta)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
