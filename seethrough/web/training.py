@@ -109,9 +109,10 @@ def _demo(job: Job, queue: JobQueue, workspace: Workspace, store) -> None:
 def _run_pipeline(job: Job, queue: JobQueue, run_dir: Path, model_name: str, splits: dict, epochs: int,
                   lr: float, meta: dict) -> str:
     """One run through the library's pipeline, its epochs reported to ``job``; what it scored, in words."""
-    from ..train import TrainConfig
+    from ..config import TrainConfig
+    from ..errors import TrainingStopped
+    from ..pipeline import RunOptions, train_run
 
-    train_run, RunOptions, TrainingStopped = _pipeline()
     config = TrainConfig(epochs=epochs, lr=lr, batch_size=32, schedule="cosine", seed=0, device="cpu")
     queue.update(job, phase=f"training {model_name} on {len(splits['train'])} images")
 
@@ -124,42 +125,3 @@ def _run_pipeline(job: Job, queue: JobQueue, run_dir: Path, model_name: str, spl
     except TrainingStopped:
         raise Cancelled() from None
     return f"{run_dir.name}: accuracy {result.evaluation.accuracy:.1%} on {len(splits['test'])} held-out images"
-
-
-def _pipeline():
-    """TEMPORARY until issue 12's pipeline is merged here: (train_run, RunOptions, TrainingStopped)."""
-    import inspect
-
-    from ..train import fit
-
-    if "stop" in inspect.signature(fit).parameters:
-        from ..errors import TrainingStopped
-        from ..pipeline import RunOptions, train_run
-
-        return train_run, RunOptions, TrainingStopped
-    return _fallback_train_run, _Options, Cancelled
-
-
-class _Options:
-    def __init__(self, run_dir, meta, on_metrics, stop):
-        self.run_dir, self.meta, self.on_metrics, self.stop = run_dir, meta, on_metrics, stop
-
-
-def _fallback_train_run(splits, model_name, config, options):
-    from types import SimpleNamespace
-
-    from ..cli.core import _save_evaluation
-    from ..evaluate import evaluate
-    from ..train import fit, new_model
-
-    model = new_model(model_name, splits["train"], seed=0, meta=options.meta)
-
-    def on_epoch(epoch, model):
-        if options.stop.is_set():
-            raise Cancelled()
-        options.on_metrics({"epoch": epoch + 1, "train_loss": 0.0, "train_acc": 0.0, "images_per_s": 0.0})
-
-    history = fit(model, splits["train"], config, run_dir=options.run_dir, on_epoch=on_epoch)
-    ev = evaluate(model, splits["test"])
-    _save_evaluation(Path(options.run_dir), ev)
-    return SimpleNamespace(model=model, history=history, evaluation=ev, run_dir=options.run_dir)

@@ -31,6 +31,7 @@ from PIL import Image
 
 from .. import _io
 from ..errors import SeethroughError
+from ..run import RunFolder
 from .uploads import FORMATS, UploadError, open_upload
 
 STORE_SIDE = 256  # stored images are shrunk to fit this square: training sizes go up to 128
@@ -146,11 +147,11 @@ class Workspace:
         return {"classes": classes, "bytes": used, "limits": self.limits.as_dict()}
 
     def run_folders(self) -> list[Path]:
-        """Complete run folders under ``runs/`` (those with model.json and weights), oldest first."""
+        """Finished run folders under ``runs/`` (model, weights and evaluation), oldest first."""
         if not self.runs.is_dir():
             return []
-        found = [p for p in self.runs.iterdir() if p.is_dir() and (p / "model.json").is_file()
-                 and (p / "model.safetensors").is_file()]
+        found = [p for p in self.runs.iterdir() if p.is_dir() and RunFolder(p).is_trained()
+                 and RunFolder(p).evaluation().is_file()]  # a training stopped half-way has no evaluation
         return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
     # ------------------------------------------------------------------ changing
