@@ -19,7 +19,8 @@ from .app import cli, console
               help="Largest request accepted (an image, a batch of images, a zip), in megabytes.")
 @click.option("--max-pixels", default=16_000_000, show_default=True, type=click.IntRange(1),
               help="Largest image accepted, in width x height.")
-@click.option("--max-images-per-class", default=500, show_default=True, type=click.IntRange(1))
+@click.option("--max-images-per-class", default=500, show_default=True, type=click.IntRange(1),
+              help="Images one class of the page's data set may hold.")
 @click.option("--max-workspace-mb", default=500.0, show_default=True, type=click.FloatRange(1),
               help="Largest the workspace may grow (images and runs), in megabytes.")
 @click.option("--max-queued", default=3, show_default=True, type=click.IntRange(0),

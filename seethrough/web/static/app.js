@@ -113,7 +113,7 @@ async function selectModel(id) {
   $("#model-zip").href = modelUrl(id, "/zip");
   const [h, w, c] = state.model.input_shape;
   $("#model-info").textContent = `${state.model.model}, ${h}x${w}x${c} input, ` +
-    `${state.model.params.toLocaleString()} parameters, trained on ${state.model.dataset || "?"}`;
+    `${state.model.params.toLocaleString()} parameters, trained on ${shortData(state.model.dataset)}`;
   $("#draw-box").hidden = c !== 1;
   state.methods = (await api(modelUrl(id, "/explain"))).methods;
   const picker = $("#method-select");
@@ -123,6 +123,8 @@ async function selectModel(id) {
   await loadTests();
   if (state.image) await analyze();
 }
+
+const shortData = (name) => (name || "?").replace(/^folder:.*\/([^/]+\/[^/]+)$/, "folder .../$1");
 
 function defaultMethod(methods) {
   const names = methods.map((m) => m.name);
@@ -135,7 +137,7 @@ async function loadTests() {
   try {
     const page = await api(modelUrl(state.model.id, `/test-images?offset=${state.testsOffset}&limit=${TESTS_PAGE}`));
     $("#tests-box").hidden = false;
-    $("#tests-name").textContent = page.dataset;
+    $("#tests-name").textContent = shortData(page.dataset);
     $("#tests-range").textContent = `${page.offset}-${page.offset + page.items.length - 1} of ${page.n}`;
     box.replaceChildren(...page.items.map((it) => el("img", {
       src: modelUrl(state.model.id, `/test-images/${it.index}`), title: `#${it.index}: ${it.class}`,
