@@ -29,8 +29,8 @@ from test_web_browser import ARTIFACTS, CHROMIUM_ARGS, find_chromium  # noqa: E4
 
 from seethrough.trained import TrainedModel  # noqa: E402
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; base-uri 'none'")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")  # as strict as serve's
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 

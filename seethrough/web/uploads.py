@@ -122,7 +122,7 @@ class BodyLimit:
         import json
 
         body = json.dumps({"status": 413, "message": f"request body of {n:,}+ bytes is over the limit "
-                                                     f"of {self.max_bytes:,} bytes", "limit": "upload_bytes"}).encode()
+                                                     f"of {self.max_bytes:,} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
