@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/web_load.py                     # trains a small digits CNN first
     .venv/bin/python benchmarks/web_load.py runs/digits-smallcnn --requests 200 --rounds 3
     .venv/bin/python benchmarks/web_load.py --case big-png --requests 32 --rounds 3
+    .venv/bin/python benchmarks/web_load.py --during-training      # predicts while the page trains
 
 Starts ``seethrough serve`` in a subprocess on a free 127.0.0.1 port, sends ``--requests``
 predict uploads at once, and prints, per round: successes, failures, p50 / p99 / max latency,
@@ -12,6 +13,12 @@ The uploads (``--case``): ``small``, each a different test digit enlarged to a 6
 ``big-png``, one 3999x3999 RGBA PNG of about 70 KB (a compressible image inside the default
 limits that decodes to 61 MiB). The number of requests and the time are both bounded
 (``--time-limit``); nothing leaves the machine.
+
+``--during-training`` (:func:`while_training`): the server also has an empty workspace; one
+client builds the page's data set (3 classes x 50 generated 64x64 images) and starts a
+smallcnn training on it, and while it runs a second client sends ``--requests`` predict
+requests one after another, as a person clicking would; prints their latencies and
+checks the training was running from the first request to the last.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import socket
 import subprocess
 import sys
@@ -108,6 +116,44 @@ async def burst(base: str, model_id: str, files: list[bytes], time_limit: float)
         return results, time.perf_counter() - t0
 
 
+def while_training(runs: list[str], n: int, epochs: int) -> int:
+    """Predict latency from a second client while a training from the page runs."""
+    import statistics
+
+    from web_train import build_dataset, server, start_training
+
+    files = uploads(n)
+    with tempfile.TemporaryDirectory() as tmp, server(Path(tmp) / "ws", *runs) as (base, proc):
+        model_id = httpx.get(f"{base}/api/models", timeout=10).json()[0]["id"]
+        build_dataset(base, 50)
+        with httpx.Client(base_url=base, timeout=60) as client:
+            for f in files[:4]:  # warm up
+                client.post(f"/api/models/{model_id}/predict", files={"image": ("d.png", f, "image/png")})
+            job = start_training(base, "smallcnn", epochs, 64)
+            while httpx.get(f"{base}/api/trainings").json()[-1]["history"] == []:  # until it is training for sure
+                time.sleep(0.2)
+            lat, failed = [], 0
+            for f in files:
+                t0 = time.perf_counter()
+                r = client.post(f"/api/models/{model_id}/predict", files={"image": ("d.png", f, "image/png")})
+                lat.append(time.perf_counter() - t0)
+                failed += r.status_code != 200
+            state = next(j for j in httpx.get(f"{base}/api/trainings").json() if j["id"] == job)
+            httpx.post(f"{base}/api/trainings/{job}/cancel")
+        lat_ms = np.array(lat) * 1000
+        print(f"server: {' '.join(runs)} (model {model_id}); a smallcnn training on 3 x 50 images at 64x64 "
+              f"running in the same server; {n} predict requests from a second client, one at a time")
+        print(f"{'ok':>5} {'failed':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'mean ms':>8} "
+              f"{'epochs done meanwhile':>22} {'load avg':>9}")
+        print(f"{n - failed:>5} {failed:>6} {np.percentile(lat_ms, 50):>8.1f} {np.percentile(lat_ms, 99):>8.1f} "
+              f"{lat_ms.max():>8.1f} {statistics.fmean(lat_ms):>8.1f} {len(state['history']):>22} "
+              f"{os.getloadavg()[0]:>9.1f}")
+        if state["status"] != "running":
+            print(f"the training was {state['status']} before the last request: run again with more --epochs")
+            return 1
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", help="run folders to serve (default: train a small digits CNN)")
@@ -116,9 +162,15 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds allowed per round")
     ap.add_argument("--case", choices=("small", "big-png"), default="small", help="what is uploaded (see above)")
     ap.add_argument("--max-memory-mb", type=float, help="passed to serve (default: serve's own)")
+    ap.add_argument("--during-training", action="store_true",
+                    help="predict from a second client while the page trains (see while_training)")
+    ap.add_argument("--epochs", type=int, default=200, help="--during-training: epochs of the training")
     args = ap.parse_args(argv)
     if not 1 <= args.requests <= 1000:
         ap.error("--requests must be in 1..1000")
+    if args.during_training:
+        with tempfile.TemporaryDirectory() as tmp:
+            return while_training(args.runs or [str(train_default(Path(tmp)))], args.requests, args.epochs)
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = args.runs or [str(train_default(Path(tmp)))]

@@ -1,4 +1,4 @@
-"""``seethrough serve RUN...``: the web page, on 127.0.0.1 unless told otherwise."""
+"""``seethrough serve [RUN...]``: the web page, on 127.0.0.1 unless told otherwise."""
 
 from __future__ import annotations
 
@@ -8,21 +8,31 @@ from .app import cli, console
 
 
 @cli.command()
-@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.argument("runs", nargs=-1, type=click.Path())
+@click.option("--workspace", default="seethrough-workspace", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the data set built in the page and the runs trained there (served too).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but 127.0.0.1 lets other machines use the page.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--data-dir", type=click.Path(), help="Folder holding data sets (for the test images).")
 @click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0.01),
-              help="Largest image file accepted, in megabytes.")
+              help="Largest request accepted (an image, a batch of images, a zip), in megabytes.")
 @click.option("--max-pixels", default=16_000_000, show_default=True, type=click.IntRange(1),
               help="Largest image accepted, in width x height.")
 @click.option("--max-memory-mb", default=256.0, show_default=True, type=click.FloatRange(1),
               help="Memory that decoding uploads may take at once, in MiB; more images wait their turn.")
 @click.option("--allow-host", multiple=True, metavar="NAME",
               help="Another name or address the page may be opened as (besides --host and localhost); repeatable.")
-def serve(runs, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, allow_host):
-    """Serve a web page where an image flows through the models in RUNS (run folders)."""
+@click.option("--max-images-per-class", default=500, show_default=True, type=click.IntRange(1),
+              help="Images one class of the page's data set may hold.")
+@click.option("--max-workspace-mb", default=500.0, show_default=True, type=click.FloatRange(1),
+              help="Largest the workspace may grow (images and runs), in megabytes.")
+@click.option("--max-queued", default=3, show_default=True, type=click.IntRange(0),
+              help="Trainings that may wait while one runs.")
+def serve(runs, workspace, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, allow_host,
+          max_images_per_class, max_workspace_mb, max_queued):
+    """Serve a web page where an image flows through the models in RUNS (run folders) and where
+    new models are trained on images you add. Without RUNS it opens the workspace."""
     from ..errors import SeethroughError
 
     try:
@@ -30,21 +40,29 @@ def serve(runs, host, port, data_dir, max_upload_mb, max_pixels, max_memory_mb, 
 
         from ..web import create_app
         from ..web.budget import map_large_blocks
+        from ..web.workspace import Limits
     except ImportError as exc:
         raise SeethroughError(f"seethrough serve needs the web extra ({exc.name} is missing): "
                               "pip install 'seethrough[web]'") from None
 
     hosts = [host, *allow_host, *(_machine_names() if host in ("0.0.0.0", "::") else [])]
-    app = create_app(runs, data_dir=data_dir, max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
-                     max_memory=int(max_memory_mb * 2**20), hosts=hosts)
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    limits = Limits(images_per_class=max_images_per_class, upload_bytes=max_bytes,
+                    workspace_bytes=int(max_workspace_mb * 1024 * 1024), pixels=max_pixels,
+                    queued_trainings=max_queued)
+    app = create_app(runs, data_dir=data_dir, max_bytes=max_bytes, max_pixels=max_pixels,
+                     max_memory=int(max_memory_mb * 2**20), hosts=hosts, workspace=workspace, limits=limits)
     for run in app.state.store.runs.values():
         console.print(f"model [bold]{run.id}[/bold]: {run.folder}", highlight=False)
+    console.print(f"workspace: {app.state.workspace.root}"
+                  + ("" if app.state.store.runs else " (no models yet: the page trains them)"), highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]warning:[/yellow] listening on {host}: other machines can reach this page")
     console.print(f"open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/  "
                   f"(API documentation at /docs; Ctrl+C stops)", highlight=False)
     map_large_blocks()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # open event streams never end by themselves: Ctrl+C gives them 3 s, then closes them
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def _machine_names() -> list[str]:

@@ -57,16 +57,26 @@ def _fastapi(**kwargs) -> FastAPI:
     return FastAPIOffline(redoc_url=None, **kwargs)
 
 
-def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
-               max_pixels: int = MAX_PIXELS, max_memory: int = MAX_MEMORY, hosts=()) -> FastAPI:
+def create_app(runs=(), *, data_dir=None, device: str = "cpu", max_bytes: int = MAX_BYTES,
+               max_pixels: int = MAX_PIXELS, max_memory: int = MAX_MEMORY, hosts=(), workspace=None,
+               limits=None) -> FastAPI:
     """A FastAPI app serving ``runs`` (run folders, or a ready :class:`RunStore`).
 
     ``max_bytes`` limits an uploaded file's size, ``max_pixels`` its width x height, and
     ``max_memory`` the bytes that decoding uploads may hold at once (:mod:`.budget`).
     Requests must name this server in their Host header: ``localhost``, ``127.0.0.1``,
-    ``::1`` or one of ``hosts`` (:mod:`.guard`).
+    ``::1`` or one of ``hosts`` (:mod:`.guard`). ``workspace`` (a folder) is where the page
+    keeps its data set and the runs it trains (:mod:`.workspace`); its runs are served too.
+    ``limits`` (:class:`~.workspace.Limits`) caps it; by default its upload and pixel limits
+    are ``max_bytes`` and ``max_pixels``.
     """
-    store = runs if isinstance(runs, RunStore) else RunStore(runs, data_dir=data_dir, device=device)
+    from .train_api import install
+    from .workspace import Limits, Workspace
+
+    limits = limits or Limits(upload_bytes=int(max_bytes), pixels=int(max_pixels))
+    ws = Workspace(workspace if workspace is not None else "seethrough-workspace", limits)
+    store = runs if isinstance(runs, RunStore) else RunStore(
+        list(runs) + ws.run_folders(), data_dir=data_dir, device=device, allow_empty=True)
     app = _fastapi(title="seethrough", version=__version__,
                   description="Watch an image flow through your own trained model: predictions, "
                               "layers, feature maps, kernels, the arithmetic of a convolution, "
@@ -75,6 +85,7 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
     app.state.limits = {"max_bytes": int(max_bytes), "max_pixels": int(max_pixels)}
     app.state.budget = MemoryBudget(max_memory)
     app.include_router(router)
+    install(app, ws)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -99,6 +110,6 @@ def create_app(runs, *, data_dir=None, device: str = "cpu", max_bytes: int = MAX
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     # multipart adds a few hundred bytes of headers around the file
-    app.add_middleware(BodyLimit, max_bytes=int(max_bytes) + 64 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=max(int(max_bytes), limits.upload_bytes) + 64 * 1024)
     app.add_middleware(Guard, hosts=tuple(hosts))  # outermost: a foreign host is refused before its body is read
     return app

@@ -50,17 +50,28 @@ class Run:
 class RunStore:
     """The runs given on the command line, by id, with their test images loaded on demand."""
 
-    def __init__(self, folders, *, data_dir=None, device: str = "cpu"):
+    def __init__(self, folders, *, data_dir=None, device: str = "cpu", allow_empty: bool = False):
         folders = [Path(f) for f in folders]
-        if not folders:
+        if not folders and not allow_empty:
             raise RunError("give at least one run folder to serve")
         self.data_dir = data_dir
+        self.device = device
         self.runs: dict[str, Run] = {}
-        for folder in folders:
-            model = TrainedModel.load(folder, device=device)
-            rid = _unique_id(_slug(folder.resolve().name), self.runs)
-            self.runs[rid] = Run(rid, folder, model)
         self._data_lock = threading.Lock()
+        for folder in folders:
+            self.add(folder)
+
+    def add(self, folder) -> Run:
+        """Load one more run folder (e.g. one the page just trained) and serve it; its :class:`Run`."""
+        folder = Path(folder)
+        for run in self.runs.values():
+            if run.folder.resolve() == folder.resolve():  # named twice (on the command line and in the workspace)
+                return run
+        model = TrainedModel.load(folder, device=self.device)
+        with self._data_lock:
+            run = Run(_unique_id(_slug(folder.resolve().name), self.runs), folder, model)
+            self.runs = {**self.runs, run.id: run}  # a new dict: a request iterating the old one is unharmed
+        return run
 
     def get(self, run_id: str) -> Run:
         run = self.runs.get(run_id)

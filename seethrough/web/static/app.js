@@ -7,7 +7,7 @@ const el = (tag, attrs = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (k === "style") e.style.cssText = v;  // through the CSSOM: the page's CSP refuses style attributes
+    else if (k === "style") Object.assign(e.style, v);  // CSSOM: a strict CSP forbids style attributes
     else e.setAttribute(k, v);
   }
   for (const c of children) e.append(c);
@@ -17,6 +17,7 @@ const el = (tag, attrs = {}, ...children) => {
 const state = {
   models: [], model: null, compare: null, image: null, label: null, testsOffset: 0,
   layers: [], layer: null, maps: null, channel: null, inputPng: null, methods: [], target: null,
+  token: 0,  // bumped by every new image, model or layer: answers to older requests are dropped
 };
 const TESTS_PAGE = 24;
 
@@ -82,21 +83,37 @@ function drawArray(canvas, a, { signed = false, colours = null } = {}) {
 const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toFixed(4));
 
 // ---------------------------------------------------------------- models
-async function loadModels() {
+async function loadModels(select = null) {
   state.models = await api("/api/models");
-  for (const sel of [$("#model-select"), $("#compare-select")])
-    for (const m of state.models) sel.append(el("option", { value: m.id }, `${m.id} (${m.model})`));
-  await selectModel(state.models[0].id);
+  $("#model-select").replaceChildren(...state.models.map((m) => el("option", { value: m.id }, `${m.id} (${m.model})`)));
+  const none = state.models.length === 0;
+  $("#explorer").hidden = none;
+  $("#model-select").disabled = none;
+  $("#model-zip").hidden = none;
+  if (none) { $("#model-info").textContent = "no models yet: train one below"; return; }
+  const id = select || (state.model && state.models.some((m) => m.id === state.model.id) ? state.model.id : state.models[0].id);
+  await selectModel(id);
+}
+
+function fillCompare() {  // every model but the one shown; "(none)" by default
+  const sel = $("#compare-select"), keep = sel.value;
+  sel.replaceChildren(el("option", { value: "" }, "(none)"), ...state.models.filter((m) => m.id !== state.model.id)
+    .map((m) => el("option", { value: m.id }, `${m.id} (${m.model})`)));
+  sel.value = [...sel.options].some((o) => o.value === keep) ? keep : "";
 }
 
 async function selectModel(id) {
   $("#model-select").value = id;
+  state.token++;
   state.model = await api(modelUrl(id));
   state.layers = state.model.layers;
   state.layer = null; state.channel = null; state.target = null;
+  fillCompare();
+  $("#maps-box").hidden = true; $("#detail-box").hidden = true;
+  $("#model-zip").href = modelUrl(id, "/zip");
   const [h, w, c] = state.model.input_shape;
   $("#model-info").textContent = `${state.model.model}, ${h}x${w}x${c} input, ` +
-    `${state.model.params.toLocaleString()} parameters, trained on ${state.model.dataset || "?"}`;
+    `${state.model.params.toLocaleString()} parameters, trained on ${shortData(state.model.dataset)}`;
   $("#draw-box").hidden = c !== 1;
   state.methods = (await api(modelUrl(id, "/explain"))).methods;
   const picker = $("#method-select");
@@ -106,6 +123,8 @@ async function selectModel(id) {
   await loadTests();
   if (state.image) await analyze();
 }
+
+const shortData = (name) => (name || "?").replace(/^folder:.*\/([^/]+\/[^/]+)$/, "folder .../$1");
 
 function defaultMethod(methods) {
   const names = methods.map((m) => m.name);
@@ -118,7 +137,7 @@ async function loadTests() {
   try {
     const page = await api(modelUrl(state.model.id, `/test-images?offset=${state.testsOffset}&limit=${TESTS_PAGE}`));
     $("#tests-box").hidden = false;
-    $("#tests-name").textContent = page.dataset;
+    $("#tests-name").textContent = shortData(page.dataset);
     $("#tests-range").textContent = `${page.offset}-${page.offset + page.items.length - 1} of ${page.n}`;
     box.replaceChildren(...page.items.map((it) => el("img", {
       src: modelUrl(state.model.id, `/test-images/${it.index}`), title: `#${it.index}: ${it.class}`,
@@ -138,7 +157,8 @@ async function pickTest(item, img) {
 
 async function setImage(blob, label) {
   state.image = blob; state.label = label; state.target = null;
-  await analyze();
+  for (const id of ["#prediction-panel", "#network-panel", "#explain-panel", "#compare-panel"]) $(id).hidden = true;
+  await analyze();  // on an error the panels stay hidden: nothing on screen belongs to another image
 }
 
 function setupInputs() {
@@ -159,8 +179,8 @@ function setupInputs() {
   setupDrawing();
 }
 
-function setupDrawing() {
-  const c = $("#draw"), ctx = c.getContext("2d");
+function drawingPad(c, lineWidth) {  // white strokes on black, by mouse, pen or finger; returns "clear"
+  const ctx = c.getContext("2d");
   const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, c.width, c.height); };
   clear();
   let down = false;
@@ -168,11 +188,16 @@ function setupDrawing() {
   c.addEventListener("pointerdown", (ev) => { down = true; c.setPointerCapture(ev.pointerId); ctx.beginPath(); ctx.moveTo(...at(ev)); });
   c.addEventListener("pointermove", (ev) => {
     if (!down) return;
-    ctx.strokeStyle = "#fff"; ctx.lineWidth = 18; ctx.lineCap = ctx.lineJoin = "round";
+    ctx.strokeStyle = "#fff"; ctx.lineWidth = lineWidth; ctx.lineCap = ctx.lineJoin = "round";
     ctx.lineTo(...at(ev)); ctx.stroke();
   });
   c.addEventListener("pointerup", () => { down = false; });
-  $("#draw-clear").onclick = clear;
+  return clear;
+}
+
+function setupDrawing() {
+  const c = $("#draw");
+  $("#draw-clear").onclick = drawingPad(c, 18);
   $("#draw-use").onclick = () => c.toBlob((blob) => guarded(() => setImage(blob, "your drawing")), "image/png");
 }
 
@@ -189,7 +214,8 @@ async function analyze() {
   $("#unfamiliar").textContent = u && u.marked ? `Unfamiliar: this image is unlike the training images (energy ` +
     `${u.energy.toFixed(2)} above ${u.threshold.toFixed(2)}, a threshold that marks ` +
     `${Math.round(100 * u.false_alarm_rate)} % of validation images); treat the prediction with care.` : "";
-  renderBars($("#bars"), p, false, (i) => guarded(() => { state.target = i; return explain(); }));
+  const pickClass = (i) => guarded(() => { state.target = i; renderBars($("#bars"), p, false, pickClass); return explain(); });
+  renderBars($("#bars"), p, false, pickClass);
   renderLayers();
   $("#network-panel").hidden = false;
   if (state.layer) await loadMaps(state.layer);
@@ -203,10 +229,13 @@ function renderBars(box, p, only = false, onPick = null) {
   box.replaceChildren();
   for (const [i, q] of rows) {
     const cls = top.has(i) ? "top" : "";
-    const pick = onPick ? { onclick: () => onPick(i), title: "explain this class", style: "cursor:pointer" } : {};
-    box.append(el("span", { class: `label ${cls}`, "data-class": i, ...pick }, q.class),
-      el("div", {}, el("div", { class: `bar ${cls}`, style: `width:${(100 * q.probability).toFixed(1)}%` })),
-      el("span", { class: "muted" }, `${(100 * q.probability).toFixed(1)}%`));
+    const pick = onPick ? { onclick: () => onPick(i), title: "explain this class" } : {};
+    const chosen = onPick && state.target === i ? " chosen" : "";
+    const pickable = onPick ? " pickable" : "";
+    box.append(el("span", { class: `label ${cls}${pickable}${chosen}`, "data-class": i, ...pick }, q.class),
+      el("div", { class: `bar-cell${pickable}${chosen}`, "data-class": i, ...pick },
+        el("div", { class: `bar ${cls}`, style: { width: `${(100 * q.probability).toFixed(1)}%` } })),
+      el("span", { class: `muted${pickable}${chosen}`, "data-class": i, ...pick }, `${(100 * q.probability).toFixed(1)}%`));
   }
 }
 
@@ -224,21 +253,19 @@ function renderLayers() {
 }
 
 async function loadMaps(layer) {
+  const changed = state.layer !== layer;
   state.layer = layer;
+  if (changed) state.channel = null;  // a channel of another layer means nothing here
+  const token = ++state.token;
   document.querySelectorAll(".layer").forEach((e) => e.classList.toggle("chosen", e.dataset.layer === layer));
+  $("#detail-box").hidden = true;
+  $("#kernel").replaceChildren(); $("#arith").replaceChildren();
   const r = await post(modelUrl(state.model.id, `/layers/${encodeURIComponent(layer)}/feature-maps`));
+  if (token !== state.token) return;  // another layer or image was chosen meanwhile
   state.maps = r;
   $("#maps-box").hidden = false;
-  $("#detail-box").hidden = true;
   const box = $("#maps");
-  if (r.values) {  // a flat layer: one strip of numbers
-    $("#maps-title").textContent = `${layer}: ${r.values.length} values (min ${fmt(r.min)}, max ${fmt(r.max)})`;
-    const canvas = el("canvas", { title: "one cell per value" });
-    drawArray(canvas, [r.values], { signed: r.min < 0 });
-    canvas.style.width = `${Math.min(900, 8 * r.values.length)}px`; canvas.style.height = "24px";
-    box.replaceChildren(el("div", { class: "map flat" }, canvas));
-    return;
-  }
+  if (r.values) { renderValues(box, layer, r); return; }
   $("#maps-title").textContent = `${layer}: ${r.shape[0]} feature maps of ${r.shape[1]}x${r.shape[2]} ` +
     `(each scaled to its own range; click one)`;
   box.replaceChildren(...r.maps.map((m, ch) => {
@@ -249,8 +276,52 @@ async function loadMaps(layer) {
   if (state.channel !== null && state.channel < r.maps.length) await showDetail(state.channel);
 }
 
+// A flat layer (flatten, linear ...): its numbers. The last layer's are the logits, one per class.
+function renderValues(box, layer, r) {
+  const last = state.layers[state.layers.length - 1].name === layer;
+  const v = r.values, names = state.model.class_names;
+  if (last && v.length === names.length) {
+    $("#maps-title").textContent = `${layer}: the logits, one per class (softmax turns them into the probabilities above)`;
+    box.replaceChildren(valueBars(v, names, v.indexOf(Math.max(...v))));
+    return;
+  }
+  const cols = Math.min(v.length, 32), rows = Math.ceil(v.length / cols);
+  $("#maps-title").textContent = `${layer}: ${v.length} values, min ${fmt(r.min)}, max ${fmt(r.max)}` +
+    (v.length > cols ? ` (drawn ${cols} to a row; hover for a value)` : "");
+  const grid = [];
+  for (let y = 0; y < rows; y++) grid.push(Array.from({ length: cols }, (_, x) => (y * cols + x < v.length ? v[y * cols + x] : 0)));
+  const canvas = el("canvas", { class: "values-grid" });
+  drawArray(canvas, grid, { signed: r.min < 0 });
+  canvas.style.width = `${Math.min(12 * cols, 384)}px`;
+  canvas.style.height = `${Math.min(12 * cols, 384) * rows / cols}px`;
+  canvas.onmousemove = (ev) => {
+    const b = canvas.getBoundingClientRect();
+    const i = Math.floor((ev.clientY - b.top) / b.height * rows) * cols + Math.floor((ev.clientX - b.left) / b.width * cols);
+    canvas.title = i < v.length ? `value ${i}: ${fmt(v[i])}` : "";
+  };
+  const order = [...v.keys()].sort((i, j) => v[j] - v[i]).slice(0, Math.min(10, v.length));
+  const shown = v.length <= 64 ? [...v.keys()] : order;
+  box.replaceChildren(el("div", { class: "map flat" }, canvas),
+    el("div", {}, el("p", { class: "muted" }, v.length <= 64 ? "every value:" : "the largest values:"),
+      valueBars(shown.map((i) => v[i]), shown.map((i) => `#${i}`), -1)));
+}
+
+function valueBars(values, names, best) {  // signed bars around a zero line
+  const top = Math.max(...values.map(Math.abs)) || 1;
+  const box = el("div", { class: "values" });
+  values.forEach((x, i) => {
+    const neg = x < 0, width = `${(50 * Math.abs(x) / top).toFixed(1)}%`;
+    box.append(el("span", { class: `label${i === best ? " top" : ""}` }, names[i]),
+      el("div", { class: "value-cell" }, el("div", { class: `value-bar${neg ? " neg" : ""}`,
+        style: neg ? { width, right: "50%" } : { width, left: "50%" } })),
+      el("span", { class: "num" }, fmt(x)));
+  });
+  return box;
+}
+
 async function showDetail(ch) {
   state.channel = ch;
+  const token = state.token;
   document.querySelectorAll(".map").forEach((e) => e.classList.toggle("chosen", Number(e.dataset.channel) === ch));
   const layer = state.layers.find((l) => l.name === state.layer);
   const m = state.maps.maps[ch];
@@ -259,16 +330,19 @@ async function showDetail(ch) {
   $("#detail-title").textContent = `${state.layer} #${ch}: ${m.length}x${m[0].length}, values ${fmt(lo)} .. ${fmt(hi)}`;
   const canvas = $("#detail-map");
   drawArray(canvas, m);
+  $("#marker").hidden = true;
   $("#arith-box").hidden = true;
+  $("#kernel").replaceChildren();
   if (layer.kind !== "conv") {
     $("#kernel-box").hidden = true;
     $("#detail-hint").textContent = `a ${layer.kind} layer has no kernel of its own`;
     canvas.onclick = null;
     return;
   }
-  $("#kernel-box").hidden = false;
   $("#detail-hint").textContent = "click a position to see the arithmetic behind its value";
   const k = await api(modelUrl(state.model.id, `/layers/${encodeURIComponent(state.layer)}/kernels/${ch}`));
+  if (token !== state.token || state.channel !== ch) return;
+  $("#kernel-box").hidden = false;
   $("#kernel").replaceChildren(el("p", { class: "muted" },
     `${k.in_channels} input channel(s), ${k.k}x${k.k}, stride ${k.stride}, pad ${k.pad}, bias ${fmt(k.bias)}`),
   el("div", { class: "maps" }, ...k.weights.slice(0, 32).map((w, c) => {
@@ -279,8 +353,15 @@ async function showDetail(ch) {
   canvas.onclick = (ev) => {
     const r = canvas.getBoundingClientRect();
     const x = Math.floor((ev.clientX - r.left) / r.width * m[0].length), y = Math.floor((ev.clientY - r.top) / r.height * m.length);
+    markPosition(y, x, m.length, m[0].length);
     guarded(() => showArithmetic(ch, y, x));
   };
+}
+
+function markPosition(y, x, h, w) {  // a box over the clicked cell of the detail map
+  const mark = $("#marker");
+  Object.assign(mark.style, { top: `${100 * y / h}%`, left: `${100 * x / w}%`, width: `${100 / w}%`, height: `${100 / h}%` });
+  mark.hidden = false;
 }
 
 function numTable(a, rows = null, cols = null, h = 0, w = 0) {  // padding cells greyed
@@ -291,7 +372,9 @@ function numTable(a, rows = null, cols = null, h = 0, w = 0) {  // padding cells
 }
 
 async function showArithmetic(ch, y, x) {
+  const token = state.token;
   const a = await post(modelUrl(state.model.id, `/layers/${encodeURIComponent(state.layer)}/arithmetic`), { channel: ch, y, x });
+  if (token !== state.token || state.channel !== ch) return;
   const idx = state.layers.findIndex((l) => l.name === state.layer);
   const inShape = idx > 0 ? state.layers[idx - 1].output_shape : [0, state.model.input_shape[0], state.model.input_shape[1]];
   const shown = Math.min(3, a.window.length);
@@ -385,7 +468,8 @@ async function renderCompare() {
   const sides = [];
   for (const id of [state.model.id, other]) {
     const methods = (await api(modelUrl(id, "/explain"))).methods;
-    const method = defaultMethod(methods);
+    const chosen = $("#method-select").value;  // the method chosen above, where this model has it
+    const method = methods.some((m) => m.name === chosen) ? chosen : defaultMethod(methods);
     const p = await post(modelUrl(id, "/predict"), { top_k: 3 });
     const r = await post(modelUrl(id, "/explain"), { method, faithfulness: false });
     const canvas = el("canvas", { width: 160, height: 160 });
@@ -394,7 +478,8 @@ async function renderCompare() {
     renderBars(bars, p, true);
     sides.push(el("div", { class: "side", "data-model": id }, el("h3", {}, id),
       el("p", {}, "prediction: ", el("strong", { class: "compare-prediction" }, p.prediction)),
-      bars, el("figure", {}, canvas, el("figcaption", {}, `${method} for ${r.class}`))));
+      bars, el("figure", {}, canvas, el("figcaption", { class: "compare-caption" }, `${method} for ${r.class}` +
+        (method !== chosen ? ` (${chosen} does not apply to this model)` : "")))));
   }
   $("#compare").replaceChildren(...sides);
 }
@@ -402,6 +487,8 @@ async function renderCompare() {
 // ---------------------------------------------------------------- start
 $("#model-select").addEventListener("change", (ev) => guarded(() => selectModel(ev.target.value)));
 $("#compare-select").addEventListener("change", () => guarded(() => state.image && renderCompare()));
-$("#method-select").addEventListener("change", () => guarded(() => state.image && explain()));
+$("#method-select").addEventListener("change", () => guarded(async () => {
+  if (state.image) { await explain(); await renderCompare(); }
+}));
 setupInputs();
-guarded(loadModels);
+const ready = guarded(loadModels);  // train.js waits for the model list
