@@ -31,7 +31,7 @@ def main() -> int:
 
     from seethrough.explain import applicable_methods
     from seethrough.explain.faithfulness import score
-    from seethrough.report.run_report import load_test_split
+    from seethrough.run import load_test_split
     from seethrough.trained import TrainedModel
 
     model = TrainedModel.load(args.run)
