@@ -131,8 +131,10 @@ def _print_scores(model, batch, methods, layer, removal, steps):
     for col in ("removal", "deletion AUC (random order)", "insertion AUC (random order)", "randomization |ρ|",
                 "verdict", "ms / image"):
         table.add_column(col)
+    shared, target = {}, model.predict(batch)
     for m in methods:
-        r = score_method(model, batch, m, removals=removal, **_options(get_method(m), layer, steps))
+        r = score_method(model, batch, m, removals=removal, target=target, random_curves=shared,
+                         **_options(get_method(m), layer, steps))
         rz = r["randomization"]
         for name, v in r["removals"].items():
             table.add_row(m, name, f"{v['deletion']:.3f} ± {v['deletion_std']:.3f} ({v['random_deletion']:.3f})",

@@ -100,13 +100,21 @@ def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: 
     return Curves(fractions, np.concatenate(dele), np.concatenate(ins), removal)
 
 
-def removal_scores(model, batch, maps, target, removals, steps: int, seed: int, keep_curves: bool = False) -> dict:
-    """Per removal: deletion and insertion areas of ``maps`` and of a random order, mean and spread."""
+def removal_scores(model, batch, maps, target, removals, steps: int, seed: int, keep_curves: bool = False,
+                   random_curves: dict | None = None) -> dict:
+    """Per removal: deletion and insertion areas of ``maps`` and of a random order, mean and spread.
+
+    The random order depends only on the images, targets and seed, so ``random_curves``
+    (a dict, filled on first use) lets several methods share it.
+    """
     shuffled = np.random.default_rng(seed + 1).random(maps.shape)
+    random_curves = {} if random_curves is None else random_curves
     out = {}
     for removal in removals:
         ordered = curves(model, batch, maps, target, steps, seed, removal=removal)
-        rand = curves(model, batch, shuffled, target, steps, seed, removal=removal)
+        if (removal, steps, seed) not in random_curves:
+            random_curves[removal, steps, seed] = curves(model, batch, shuffled, target, steps, seed, removal=removal)
+        rand = random_curves[removal, steps, seed]
         row = {"deletion": ordered.deletion_auc, "deletion_std": float(ordered.deletion_aucs.std()),
                "insertion": ordered.insertion_auc, "insertion_std": float(ordered.insertion_aucs.std()),
                "random_deletion": rand.deletion_auc, "random_insertion": rand.insertion_auc}
@@ -119,14 +127,16 @@ def removal_scores(model, batch, maps, target, removals, steps: int, seed: int, 
 
 def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=None, removals="all",
           randomization: str | None = "cascading", seeds=(0, 1, 2), keep_curves: bool = False,
-          **options) -> dict:
+          random_curves: dict | None = None, **options) -> dict:
     """One row of the faithfulness table for ``method`` on ``images``.
 
-    Keys: ``method``, ``images``, ``ms_per_image`` (the map alone), ``constant_maps``,
+    Keys: ``method``, ``images``, ``ms_per_image`` (the map alone), ``seconds`` (map,
+    removals, randomization), ``constant_maps``,
     ``removals`` ({removal: deletion / insertion mean and std over the images, and the
     random order's}), ``randomization`` (:meth:`Randomization.summary`, None when
     ``randomization`` is None) and, for integrated gradients, ``ig`` (steps and the
-    largest convergence delta relative to |f(x) - f(x0)|).
+    largest convergence delta relative to |f(x) - f(x0)|). ``random_curves``: see
+    :func:`removal_scores` (pass one dict to the calls for the same images and targets).
     """
     model = as_model(model)
     batch, _ = as_images(model, images)
@@ -142,7 +152,8 @@ def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=
     row = {"method": method, "images": len(batch), "ms_per_image": 1000 * seconds / len(batch),
            "constant_maps": int(constant_maps(maps).sum()),
            "removals": removal_scores(model, batch, maps, target, check_removals(removals), steps, seed,
-                                      keep_curves)}
+                                      keep_curves, random_curves)}
+    t1 = time.perf_counter()
     if diagnostics:
         rel = [d["relative_delta"] for d in diagnostics]
         row["ig"] = {"steps": [d["steps"] for d in diagnostics], "relative_delta": rel,
@@ -151,11 +162,18 @@ def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=
     row["randomization"] = None if randomization is None else randomization_check(
         model, batch, method, mode=randomization, seeds=seeds, target=target, trained_maps=maps,
         **options).summary()
+    row["seconds"] = {"map": seconds, "removals": t1 - t0 - seconds, "randomization": time.perf_counter() - t1}
     return row
 
 
 def score_methods(model, images, methods=None, **kwargs) -> list[dict]:
-    """:func:`score` for each of ``methods`` (every applicable method when None)."""
+    """:func:`score` for each of ``methods`` (every applicable method when None), sharing the
+    random order's curves."""
     from .registry import applicable_methods
 
-    return [score(model, images, m, **kwargs) for m in (methods or applicable_methods(model))]
+    model = as_model(model)
+    batch, _ = as_images(model, images)
+    if kwargs.get("target") is None:
+        kwargs["target"] = model.predict(batch)
+    shared: dict = {}
+    return [score(model, batch, m, random_curves=shared, **kwargs) for m in (methods or applicable_methods(model))]
