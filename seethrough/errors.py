@@ -28,3 +28,7 @@ class RunError(SeethroughError):
 
 class SkippedImageWarning(UserWarning):
     """A file in a data folder, or one of several images given, could not be read and was left out."""
+
+
+class TrainingStopped(Exception):
+    """A training was cancelled (its stop event was set); the last complete epoch is on disk."""

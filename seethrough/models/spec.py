@@ -216,6 +216,16 @@ def check_output(spec: list[Layer], in_shape: tuple, n_classes: int) -> None:
                              f"({'x'.join(map(str, shape))}); at most {MAX_ACTIVATION:,} are allowed")
 
 
+def is_linear(spec: list[Layer]) -> bool:
+    """Whether ``spec`` is logistic regression: one linear layer on the flattened pixels."""
+    return [l.kind for l in spec] == ["flatten", "linear"]
+
+
+def has_conv(spec: list[Layer]) -> bool:
+    """Whether ``spec`` has a convolution (so Grad-CAM, kernels and feature maps apply)."""
+    return any(l.kind == "conv" for l in spec)
+
+
 def spec_to_json(spec: list[Layer]) -> list[dict]:
     return [layer.to_dict() for layer in spec]
 
