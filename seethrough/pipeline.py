@@ -208,8 +208,8 @@ def train(data, model="smallcnn", config: TrainConfig | None = None, *, out="run
 
     The run folder is ``out/name`` (default name ``<data>-<model>``); when a run is already
     there a new one gets ``-2``, ``-3`` ... (``result.run_dir`` says which), unless
-    ``resume=True`` continues it. ``cache=False`` decodes an image folder afresh (no decode cache).
-    ``options`` are :class:`RunOptions` fields.
+    ``resume=True`` continues it. ``cache=False`` decodes an image folder afresh, without the
+    decode cache. ``options`` are :class:`RunOptions` fields.
     """
     config = (config or TrainConfig()).check()
     check_engine(config, options.get("engine", "torch"), options.get("resume", False))  # before any data is read

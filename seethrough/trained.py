@@ -202,10 +202,10 @@ class TrainedModel:
         if not folder.path.is_dir():
             raise RunError(f"{folder.path}: no such run folder")
         info = folder.read_model_json()
-        _check_facts(folder.model_json, info)
         weights = folder.weights
         if not weights.is_file():
             raise RunError(f"{weights}: missing; the run folder has no trained weights")
+        check_facts(folder.model_json, info)
         meta = {k: v for k, v in info.items() if k not in CORE_KEYS}
         try:
             model = cls(info["spec"], info["input_shape"], info["class_names"],
@@ -251,7 +251,7 @@ def _numbers(v, n: int) -> bool:
             and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in v))
 
 
-def _check_facts(path: Path, info: dict) -> None:
+def check_facts(path: Path, info: dict) -> None:
     """Refuse, in one line, a model.json whose input shape, class names, preprocessing or spec cannot be used."""
     from .models.spec import check_output, infer_shapes
 

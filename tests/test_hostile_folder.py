@@ -179,3 +179,21 @@ def test_a_file_without_read_permission_is_named_and_skipped(tmp_path):
     (folder / "cats" / "0.png").chmod(0)
     parts, skipped = _load(folder, cache=False)
     assert _n(parts) == 7 and any("0.png" in m for m in skipped)
+
+
+def test_the_digest_of_a_large_file_is_of_samples_at_its_start_middle_and_end(tmp_path):
+    from seethrough.data.cache import FULL_HASH_BYTES, file_digest
+
+    path = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(0).integers(0, 256, FULL_HASH_BYTES * 3, np.uint8).tobytes())
+    path.write_bytes(data)
+    first = file_digest(path, len(data))
+    for at in (0, len(data) // 2 + 5, len(data) - 1):  # inside the samples: noticed
+        changed = bytearray(data)
+        changed[at] ^= 1
+        path.write_bytes(changed)
+        assert file_digest(path, len(data)) != first
+    changed = bytearray(data)
+    changed[len(data) // 4] ^= 1  # between the samples: the documented blind spot
+    path.write_bytes(changed)
+    assert file_digest(path, len(data)) == first

@@ -57,7 +57,7 @@ def list_images(root: Path, strict: bool = False) -> tuple[list[tuple[Path, os.s
     files = []
     for c in classes:
         listing = walk(c, above=(root,))
-        files += listing.files
+        files += [(Path(p), st) for p, st in listing.files]
         problems += listing.problems
     for where, why in problems:
         _skip(where, why, strict)

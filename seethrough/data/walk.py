@@ -41,9 +41,13 @@ def valid_name(name: str) -> bool:
 
 @dataclass
 class Listing:
-    """Regular files found, each with its ``os.stat`` result, and what was left out."""
+    """Regular files found, each with its ``os.stat`` result, and what was left out.
 
-    files: list[tuple[Path, os.stat_result]] = field(default_factory=list)
+    Paths are strings, each the walked folder's path joined with the names below it (building
+    60,000 ``Path`` objects would take longer than the walk itself).
+    """
+
+    files: list[tuple[str, os.stat_result]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (shown path, reason)
 
 
@@ -68,11 +72,11 @@ def walk(folder, above=()) -> Listing:
         except OSError:
             pass
     listing = Listing()
-    _walk(Path(folder), listing, frozenset(seen))
+    _walk(os.fspath(folder), listing, frozenset(seen))
     return listing
 
 
-def _entries(folder: Path, listing: Listing):
+def _entries(folder: str, listing: Listing):
     """The non-hidden entries of ``folder`` sorted by name, or None (named in ``listing``) if unreadable."""
     try:
         with os.scandir(folder) as it:
@@ -82,7 +86,7 @@ def _entries(folder: Path, listing: Listing):
         return None
 
 
-def _walk(folder: Path, listing: Listing, ancestors: frozenset) -> None:
+def _walk(folder: str, listing: Listing, ancestors: frozenset) -> None:
     """Depth first in name order, with a stack rather than recursion (a folder may nest thousands deep)."""
     try:
         me = os.stat(folder)
@@ -101,30 +105,32 @@ def _walk(folder: Path, listing: Listing, ancestors: frozenset) -> None:
     push(folder, me, ancestors)
     while stack:
         e, above = stack.pop()
-        path = Path(e.path)
         if not valid_name(e.name):
-            listing.problems.append((shown(path), "its name is not valid UTF-8; rename it to use it"))
+            listing.problems.append((shown(e.path), "its name is not valid UTF-8; rename it to use it"))
             continue
         try:
-            st = os.stat(path)  # follows symbolic links
+            if e.is_file(follow_symlinks=False):  # the common case: one stat call, no Path until kept
+                listing.files.append((e.path, e.stat(follow_symlinks=False)))
+                continue
+            st = os.stat(e.path)  # a folder, a link (followed) or something else
         except OSError as exc:
             why = ("a symbolic link loop" if exc.errno == errno.ELOOP else
                    "a broken symbolic link" if e.is_symlink() else f"cannot read it ({exc.strerror})")
-            listing.problems.append((shown(path), why))
+            listing.problems.append((shown(e.path), why))
             continue
         if stat.S_ISDIR(st.st_mode):
             if (st.st_dev, st.st_ino) in above:
-                listing.problems.append((shown(path), "a symbolic link loop (it links back to a folder "
-                                                      "above it); not followed"))
+                listing.problems.append((shown(e.path), "a symbolic link loop (it links back to a folder "
+                                                        "above it); not followed"))
             elif (st.st_dev, st.st_ino) in walked:  # two links to one folder: list it once
-                listing.problems.append((shown(path), f"the same folder as {shown(walked[st.st_dev, st.st_ino])}, "
-                                                      "already listed; not followed"))
+                listing.problems.append((shown(e.path), f"the same folder as {shown(walked[st.st_dev, st.st_ino])}, "
+                                                        "already listed; not followed"))
             else:
-                push(path, st, above)
+                push(e.path, st, above)
         elif stat.S_ISREG(st.st_mode):
-            listing.files.append((path, st))
+            listing.files.append((e.path, st))
         else:
-            listing.problems.append((shown(path), f"{_kind(st.st_mode)}, not a regular file"))
+            listing.problems.append((shown(e.path), f"{_kind(st.st_mode)}, not a regular file"))
 
 
 def subfolders(folder) -> tuple[list[Path], list[tuple[str, str]]]:

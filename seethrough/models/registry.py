@@ -141,7 +141,7 @@ def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
     try:
         check_output(spec, in_shape, n_classes)
     except ModelError as exc:
-        raise ModelError(f"model {name} does not fit {h}x{w}x{c} input: {exc}") from None
+        raise ModelError(f"model {name}: {exc}") from None
     return spec
 
 
