@@ -26,7 +26,7 @@ def machine(threads: int) -> str:
 
 
 def run_and_print(data: str, recipe: str, seed: int, tune: bool, **overrides) -> dict:
-    from seethrough.recipes import run_recipe
+    from seethrough.pipeline import run_recipe
 
     t0 = time.perf_counter()
     r = run_recipe(data, recipe, data_dir=SHARED, seed=seed, tune=tune, **overrides)

@@ -33,7 +33,7 @@ def main() -> None:
     print(info, flush=True)
     over = {"epochs": args.epochs} if args.epochs else {}
     if args.model:
-        over["model_name"] = args.model
+        over["model"] = args.model
     if args.augment:
         over["augment"] = args.augment
     if args.shift is not None:

@@ -59,7 +59,7 @@ def main() -> None:
     from seethrough.data import ImageDataset
     from seethrough.export import export_onnx, onnx_logits, onnx_session
     from seethrough.train import new_model
-    from seethrough.train.precision import native_bf16
+    from seethrough.devices import native_bf16
     from seethrough.trained import TrainedModel
 
     rng = np.random.default_rng(0)

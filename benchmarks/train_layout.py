@@ -33,7 +33,7 @@ def ms_per_step(model_name, side, channels, batch, layout, precision, steps, see
 
     from seethrough.data import ImageDataset
     from seethrough.train import new_model
-    from seethrough.train.precision import autocast
+    from seethrough.devices import autocast
     from seethrough.train.view import training_view
 
     rng = np.random.default_rng(seed)
@@ -74,7 +74,7 @@ def main() -> None:
     print(info, flush=True)
     import torch
 
-    from seethrough.train.precision import native_bf16
+    from seethrough.devices import native_bf16
 
     variants = {"NCHW": (torch.contiguous_format, "fp32"), "ch.last": (torch.channels_last, "fp32")}
     if native_bf16(torch.device("cpu")):

@@ -4,26 +4,36 @@
     >>> data = st.load_dataset("digits")
     >>> data.images.shape
     (1347, 8, 8, 1)
+
+The names below are imported on first use (PEP 562), so ``import seethrough`` (and
+``seethrough --help``) does not load torch or scikit-learn until something needs them.
 """
 
+import importlib
+
 from .__version__ import __version__
-from .data import ImageDataset, list_datasets, load_dataset
-from .errors import SeethroughError
-from .models import create_spec, list_models
-from .trained import TrainedModel
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "ImageDataset": ".data", "list_datasets": ".data", "load_dataset": ".data", "load_splits": ".data",
+    "SeethroughError": ".errors", "TrainConfig": ".config",
+    "create_spec": ".models", "list_models": ".models",
+    "TrainedModel": ".trained", "ImageClassifier": ".estimator",
+}
 
 
-def __getattr__(name):  # keep `import seethrough` light: the estimator pulls in scikit-learn's base
-    if name == "ImageClassifier":
-        from .estimator import ImageClassifier
-
-        return ImageClassifier
+def __getattr__(name):
     if name == "explain":  # a callable package: st.explain(model, image, method="gradcam")
-        import importlib
-
         return importlib.import_module(".explain", __name__)
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'seethrough' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "ImageDataset", "list_datasets", "load_dataset", "SeethroughError",
-           "create_spec", "list_models", "TrainedModel", "ImageClassifier", "explain"]
+def __dir__():
+    return sorted([*globals(), *_EXPORTS, "explain"])
+
+
+__all__ = ["__version__", *_EXPORTS, "explain"]

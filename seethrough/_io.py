@@ -1,6 +1,9 @@
 """Atomic writes: a file is written beside its target, then renamed over it.
 
-An interrupted write never leaves a half-written file where a good one was.
+An interrupted write never leaves a half-written file where a good one was. The file gets
+the permissions an ordinary ``open(..., "w")`` would give it (0666 less the user's umask),
+not the 0600 of a temporary file. A killed write can leave ``.NAME.*.tmp`` behind;
+:meth:`seethrough.run.RunFolder.remove_temporary` clears those from a run folder.
 """
 
 from __future__ import annotations
@@ -12,6 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; set it straight back
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open(path, "w") gives a new file
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike):
     """Yield a temporary path next to ``target``; rename it over ``target`` on success."""
@@ -20,6 +32,7 @@ def atomic_path(target: str | os.PathLike):
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, FILE_MODE)
         yield Path(tmp)
         os.replace(tmp, target)
     except BaseException:

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from . import _io
+from .config import TrainConfig
 from .data import load_splits
-from .evaluate import evaluate
+from .pipeline import RunOptions, train_run
 from .report import demo_report
-from .train import TrainConfig, fit, new_model
+from .run import new_folder
 
 # (run name, model, training options): chosen on the validation split, not on the test split.
 DEMO_RUNS = [
@@ -29,20 +30,22 @@ def run_demo(out_dir="seethrough-demo", *, seed: int = 0, device: str = "auto", 
     """Train both demo models, evaluate them on the test split, and write report.html.
 
     Returns ``{"report": path, "results": [...]}``; each run is saved in ``out_dir/runs/<name>``.
+    An ``out_dir`` that already holds files is left alone: the demo goes to ``out_dir-2`` (``-3`` ...).
     """
-    out_dir = Path(out_dir)
+    wanted = Path(out_dir)
+    out_dir = new_folder(wanted)
+    if out_dir != wanted:
+        log(f"{wanted} holds files already; writing to {out_dir}")
     parts = load_splits("digits", seed=seed)
     train, test = parts["train"], parts["test"]
     results = []
     for name, model_name, options in DEMO_RUNS:
-        log(f"training {name} on {len(train)} digits ...")
         t0 = time.perf_counter()
-        model = new_model(model_name, train, seed=seed)
-        history = fit(model, train, TrainConfig(seed=seed, device=device, **options),
-                      run_dir=out_dir / "runs" / name, progress=progress)
-        seconds = time.perf_counter() - t0
-        results.append({"name": name, "model": model, "history": history, "seconds": seconds,
-                        "evaluation": evaluate(model, test), "run_dir": out_dir / "runs" / name})
+        run = train_run(parts, model_name, TrainConfig(seed=seed, device=device, **options),
+                        RunOptions(run_dir=out_dir / "runs" / name, progress=progress, log=log,
+                                   meta={"data": "digits"}))
+        results.append({"name": name, "model": run.model, "history": run.history,
+                        "seconds": run.seconds_train, "evaluation": run.evaluation, "run_dir": run.run_dir})
     # the sample whose feature maps are shown: the first test image the CNN gets right
     cnn = results[-1]["evaluation"]
     sample = int(np.flatnonzero(cnn.y_true == cnn.y_pred)[0])

@@ -24,3 +24,11 @@ class ModelError(SeethroughError):
 
 class RunError(SeethroughError):
     """A run folder that is missing, incomplete or from an incompatible version."""
+
+
+class SkippedImageWarning(UserWarning):
+    """An image in a data folder could not be read and was left out."""
+
+
+class TrainingStopped(Exception):
+    """A training was cancelled (its stop event was set); the last complete epoch is on disk."""

@@ -2,10 +2,17 @@
 
 It follows scikit-learn's contract: ``__init__`` only stores its keyword-only
 parameters, ``fit`` returns ``self``, learned attributes end in ``_``; so it works
-with ``clone``, ``Pipeline`` and ``GridSearchCV``.
+with ``clone``, ``Pipeline`` and ``GridSearchCV``. Its training parameters are
+:class:`~seethrough.config.TrainConfig`'s fields (made from them, with their help text),
+and ``fit`` trains through :func:`seethrough.pipeline.train_run`.
 """
 
 from __future__ import annotations
+
+import inspect
+import shutil
+from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -13,38 +20,48 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .config import TrainConfig, help_text
 from .data.dataset import ImageDataset
 from .errors import DataError
-from .train import TrainConfig, fit, new_model
+from .pipeline import RunOptions, train_run
+from .run import RunFolder
 from .trained import TrainedModel
+
+# The parameters: the model, every TrainConfig field (two with other defaults: no validation split, the CPU),
+# then how to read X, the progress bar and where to write the run folder.
+_OWN_BEFORE = {"model": ("mlp", "A registered model name (see ``seethrough.list_models()``) or a JSON spec file.")}
+_CHANGED = {"val_fraction": 0.0, "device": "cpu"}
+_OWN_AFTER = {
+    "image_shape": (None, "How to read rows of a 2-D ``X`` as images (H, W, C); None reads them as (1, 1, D), "
+                          "which suits ``logreg`` and ``mlp``."),
+    "verbose": (False, "Show one line per epoch and a progress bar while fitting."),
+    "run_dir": (None, "A run folder that ``fit`` writes as ``seethrough train`` does (weights, metrics.jsonl, "
+                      "checkpoint/ after every epoch); None keeps everything in memory."),
+}
+PARAMS = {**{k: v[0] for k, v in _OWN_BEFORE.items()},
+          **{f.name: _CHANGED.get(f.name, f.default) for f in fields(TrainConfig)},
+          **{k: v[0] for k, v in _OWN_AFTER.items()}}
+
+
+def _params_doc() -> str:
+    lines = []
+    for name, default in PARAMS.items():
+        if name in _OWN_BEFORE or name in _OWN_AFTER:
+            text = {**_OWN_BEFORE, **_OWN_AFTER}[name][1]
+            kind = "str" if name == "model" else "tuple or None" if name == "image_shape" else \
+                "bool" if name == "verbose" else "path or None"
+        else:
+            text, kind = help_text(name), str(TrainConfig.__dataclass_fields__[name].type).replace(" | None", " or None")
+        lines += [f"    {name} : {kind}, default={default!r}", f"        {text}"]
+    return "\n".join(lines)
 
 
 class ImageClassifier(ClassifierMixin, BaseEstimator):
-    """Train an image classifier, from logistic regression to a CNN, the scikit-learn way.
+    __doc__ = f"""Train an image classifier, from logistic regression to a CNN, the scikit-learn way.
 
     Parameters
     ----------
-    model : str, default="mlp"
-        A registered model name (see ``seethrough.list_models()``) or a JSON spec file.
-    epochs : int, default=10
-    batch_size : int, default=64
-    lr : float, default=1e-3
-    optimizer : {"adam", "adamw", "sgd"}, default="adam"
-    weight_decay : float, default=0.0
-    schedule : {"none", "cosine", "step", "onecycle"}, default="none"
-    augment : {"none", "shift", "flip", "shift+flip", "shift+flip+cutout"}, default="none"
-    val_fraction : float, default=0.0
-        Part of the training data held out for early stopping (with ``patience``).
-    patience : int or None, default=None
-    image_shape : tuple (H, W, C) or None, default=None
-        How to read rows of a 2-D ``X`` as images; None reads them as (1, 1, D),
-        which suits ``logreg`` and ``mlp``.
-    seed : int, default=0
-    device : {"auto", "cpu", "cuda"}, default="cpu"
-    precision : {"fp32", "bf16", "auto"}, default="fp32"
-        "bf16" trains with bfloat16 mixed precision; "auto" uses it where the hardware does it natively.
-    verbose : bool, default=False
-        Show a progress bar while fitting.
+{_params_doc()}
 
     Attributes
     ----------
@@ -65,24 +82,16 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, *, model="mlp", epochs=10, batch_size=64, lr=1e-3, optimizer="adam",
-                 weight_decay=0.0, schedule="none", augment="none", val_fraction=0.0, patience=None,
-                 image_shape=None, seed=0, device="cpu", precision="fp32", verbose=False):
-        self.model = model
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.augment = augment
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.image_shape = image_shape
-        self.seed = seed
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise TypeError(f"ImageClassifier got unexpected parameters {unknown}; expected {sorted(PARAMS)}")
+        for name, default in PARAMS.items():
+            setattr(self, name, params.get(name, default))
+
+    __init__.__signature__ = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in PARAMS.items()])
 
     # ------------------------------------------------------------------ input handling
     def _images(self, X, reset: bool) -> np.ndarray:
@@ -122,13 +131,11 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = self._encoder.classes_
         labels = self._encoder.transform(y)
         data = ImageDataset(images, labels, [str(c) for c in self.classes_], "estimator")
-        self.model_ = new_model(self.model, data, seed=self.seed)
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                             optimizer=self.optimizer, weight_decay=self.weight_decay,
-                             schedule=self.schedule, augment=self.augment,
-                             val_fraction=self.val_fraction, patience=self.patience,
-                             seed=self.seed, device=self.device, precision=self.precision)
-        self.history_ = fit(self.model_, data, config, progress=self.verbose)
+        config = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+        result = train_run({"train": data}, self.model, config,
+                           RunOptions(run_dir=self.run_dir, progress=self.verbose,
+                                      log=print if self.verbose else (lambda text: None)))
+        self.model_, self.history_ = result.model, result.history
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -139,10 +146,27 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[proba.argmax(1)]
 
-    def save(self, run_dir):
-        """Write the trained model as a run folder the CLI reads."""
+    def save(self, run_dir, test=None):
+        """Write the trained model as a run folder the CLI reads; returns its path.
+
+        ``test`` (an ImageDataset, or ``(X, y)``) also writes its evaluation.json and confusion.png,
+        as ``seethrough train`` does. A model fitted with ``run_dir`` brings its checkpoint along.
+        """
         check_is_fitted(self, "model_")
-        return self.model_.save(run_dir)
+        folder = RunFolder(run_dir)
+        if self.run_dir is not None and Path(self.run_dir).resolve() != folder.path.resolve():
+            shutil.copytree(self.run_dir, folder.path, dirs_exist_ok=True)
+        self.model_.save(folder.path)
+        folder.write_metrics(self.history_)
+        if test is not None:
+            from .evaluate import evaluate
+
+            if not isinstance(test, ImageDataset):
+                X, y = test
+                test = ImageDataset(self._images(X, reset=False), self._encoder.transform(y),
+                                    self.model_.class_names, "test")
+            folder.write_evaluation(evaluate(self.model_, test))
+        return folder.path
 
     @classmethod
     def from_run(cls, run_dir, **params) -> "ImageClassifier":

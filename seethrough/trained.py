@@ -7,7 +7,6 @@ weights; ``model.safetensors`` stores the weights under the spec's layer names.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,11 +17,12 @@ from safetensors.torch import load_file, save_file
 
 from . import _io, fused
 from .__version__ import __version__
+from .devices import autocast, resolve_device, resolve_precision
 from .data.images import IMAGE_RULE, array_to_input, load_image
 from .errors import RunError, SeethroughError
 from .models import build_torch, make_spec, spec_to_json
+from .run import CORE_KEYS, FORMAT_VERSION, RunFacts, RunFolder
 
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -56,16 +56,6 @@ def to_nchw(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise SeethroughError(f"--device must be cpu, cuda or auto, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SeethroughError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    return torch.device(device)
-
-
 class TrainedModel:
     """A network with everything needed to feed it raw images and name its outputs.
 
@@ -93,6 +83,11 @@ class TrainedModel:
             if name in self.meta.get("frozen", ()):
                 param.requires_grad_(False)
         self._fused = fused.Cache()  # logits' CPU plan
+
+    @property
+    def facts(self) -> RunFacts:
+        """What model.json records about where this model came from (data, size, seed, recipe)."""
+        return RunFacts.of(self.meta)
 
     @property
     def in_chw(self) -> tuple[int, int, int]:
@@ -128,8 +123,6 @@ class TrainedModel:
         :mod:`seethrough.fused` where it applies (built on first use, rebuilt when the weights or
         the preprocessing change; not while forward hooks are on the net), else the eager net
         (under bf16 autocast for ``precision="bf16"``)."""
-        from .train.precision import autocast
-
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         plan = None if fused.has_hooks(self.net) else self._fused.get(self.net, self.preprocess, self.in_chw, dtype)
         if plan is not None:
@@ -146,10 +139,8 @@ class TrainedModel:
 
         ``precision="bf16"`` computes in bfloat16 (several times faster on CPUs with AMX, the scores
         differ from float32's in about the third significant digit); "auto" picks it where the
-        hardware does bfloat16 natively (see :mod:`seethrough.train.precision`).
+        hardware does bfloat16 natively (see :mod:`seethrough.devices`).
         """
-        from .train.precision import resolve_precision
-
         self.net.eval()
         forward = self._forward(resolve_precision(precision, self.device))
         out = [forward(self._raw(images[i:i + batch_size])).float().cpu()
@@ -164,6 +155,10 @@ class TrainedModel:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         return self.logits(images).argmax(1)
+
+    def predict_tta(self, images: np.ndarray, views: str = "flip", batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities averaged over flipped and/or shifted copies (see :func:`predict_tta`)."""
+        return predict_tta(self, images, batch_size=batch_size, views=views)
 
     # ------------------------------------------------------------------ files
     def to_json(self) -> dict:
@@ -181,25 +176,25 @@ class TrainedModel:
 
     def save(self, run_dir) -> Path:
         """Write model.json and model.safetensors into ``run_dir`` (each atomically)."""
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        folder = RunFolder(run_dir)
+        folder.path.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        with _io.atomic_path(run_dir / "model.safetensors") as tmp:
+        with _io.atomic_path(folder.weights) as tmp:
             save_file(state, str(tmp), metadata={"format": "seethrough-run"})
-        _io.write_json(run_dir / "model.json", self.to_json())
-        return run_dir
+        _io.write_json(folder.model_json, self.to_json())
+        return folder.path
 
     @classmethod
     def load(cls, run_dir, device: str = "cpu") -> "TrainedModel":
         """Read a run folder written by :meth:`save`; raises RunError if it can't."""
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise RunError(f"{run_dir}: no such run folder")
-        info = read_model_json(run_dir)
-        weights = run_dir / "model.safetensors"
+        folder = RunFolder(run_dir)
+        if not folder.path.is_dir():
+            raise RunError(f"{folder.path}: no such run folder")
+        info = folder.read_model_json()
+        weights = folder.weights
         if not weights.is_file():
             raise RunError(f"{weights}: missing; the run folder has no trained weights")
-        meta = {k: v for k, v in info.items() if k not in _CORE_KEYS}
+        meta = {k: v for k, v in info.items() if k not in CORE_KEYS}
         model = cls(info["spec"], info["input_shape"], info["class_names"],
                     Preprocess(info["preprocess"]["mean"], info["preprocess"]["std"]), meta=meta)
         try:
@@ -210,25 +205,24 @@ class TrainedModel:
         return model
 
 
-_CORE_KEYS = {"format", "format_version", "seethrough_version", "spec", "input_shape",
-              "class_names", "preprocess", "created"}
+# ---------------------------------------------------------------------- test-time augmentation
+TTA_VIEWS = ("flip", "shift", "flip+shift")
 
 
-def read_model_json(run_dir) -> dict:
-    path = Path(run_dir) / "model.json"
-    if not path.is_file():
-        raise RunError(f"{path}: missing; expected a run folder written by 'seethrough train'")
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(info, dict) or info.get("format") != "seethrough-run":
-        raise RunError(f"{path}: not a seethrough model.json")
-    version = info.get("format_version")
-    if version != FORMAT_VERSION:
-        raise RunError(f"{path}: format version {version} is not supported by seethrough "
-                       f"{__version__} (expected {FORMAT_VERSION}); retrain or use a matching version")
-    missing = _CORE_KEYS - {"created"} - set(info)
-    if missing:
-        raise RunError(f"{path}: missing keys {', '.join(sorted(missing))}")
-    return info
+def predict_tta(model, images: np.ndarray, batch_size: int = 1000, views: str = "flip") -> np.ndarray:
+    """Class probabilities averaged over copies of each uint8 (N, H, W, C) image (test-time augmentation).
+
+    ``views``: "flip" averages the image and its mirror image; "shift" the image and two copies
+    moved by one pixel (up-left and down-right, reflect-padded); "flip+shift" all six.
+    """
+    if views not in TTA_VIEWS:
+        raise SeethroughError(f"views must be one of {', '.join(TTA_VIEWS)}, got {views!r}")
+    h, w = images.shape[1:3]
+    copies = [images]
+    if "shift" in views:
+        padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")  # (N, H+2, W+2, C)
+        copies += [padded[:, :h, :w], padded[:, 2:, 2:]]
+    if "flip" in views:
+        copies += [c[:, :, ::-1] for c in copies]
+    probs = sum(torch.from_numpy(model.logits(np.ascontiguousarray(c), batch_size)).softmax(1) for c in copies)
+    return (probs / len(copies)).numpy()

@@ -91,7 +91,7 @@ def test_snapshots_hold_every_epoch(runs):
     from safetensors.numpy import load_file
 
     from seethrough.trained import TrainedModel
-    from seethrough.train.snapshots import load_snapshots
+    from seethrough.explain.snapshots import load_snapshots
 
     index, snaps = load_snapshots(runs / "cnn")
     assert index["epochs"] == [1, 2] and index["first_layer"] == "conv1"

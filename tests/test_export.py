@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 from seethrough.cli import cli, main  # noqa: E402
 from seethrough.errors import RunError, SeethroughError  # noqa: E402
 from seethrough.export import export_onnx, export_run, onnx_logits, onnx_session  # noqa: E402
-from seethrough.recipes import whiten_first_conv  # noqa: E402
+from seethrough.models.surgery import whiten_first_conv  # noqa: E402
 from seethrough.train import TrainConfig, fit, new_model  # noqa: E402
 
 

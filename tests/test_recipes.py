@@ -14,14 +14,16 @@ from conftest import write_image_folder
 from seethrough import recipes
 from seethrough.cli import cli
 from seethrough.errors import SeethroughError
-from seethrough.recipes import (Recipe, get_recipe, merge_options, predict_tta, prepare_model,
-                               whiten_first_conv)
+from seethrough.config import TrainConfig
+from seethrough.models.surgery import whiten_first_conv
+from seethrough.recipes import Recipe, get_recipe, prepare_model
+from seethrough.trained import predict_tta
 from seethrough.train import new_model
 
 
 def test_get_recipe_and_unknown_names():
     assert get_recipe("cifar10", "fast").model == "fastcifar"
-    assert get_recipe("/some/where/cifar10-jpeg", "keras").options["batch_size"] == 64
+    assert get_recipe("/some/where/cifar10-jpeg", "keras").config.batch_size == 64
     with pytest.raises(SeethroughError, match="--recipe 'slow'.*cifar10 --recipe fast"):
         get_recipe("cifar10", "slow")
     with pytest.raises(SeethroughError, match="for 'digits'"):
@@ -30,9 +32,9 @@ def test_get_recipe_and_unknown_names():
 
 def test_given_options_win_over_the_recipe():
     r = get_recipe("mnist", "fast")
-    merged = merge_options(r, {"epochs": 9, "lr": 0.5, "seed": 3}, given={"epochs", "seed"})
-    assert merged["epochs"] == 9 and merged["seed"] == 3
-    assert merged["lr"] == r.options["lr"] and merged["model_name"] == "fastmnist"
+    merged = r.merge(TrainConfig(epochs=9, lr=0.5, seed=3), given={"epochs", "seed"})
+    assert merged.epochs == 9 and merged.seed == 3
+    assert merged.lr == r.config.lr and r.model == "fastmnist"
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -93,11 +95,10 @@ def test_frozen_parameters_stay_frozen_after_save_and_load(tiny_images, tmp_path
 
 def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
     folder = write_image_folder(tmp_path / "tinyset", n_per_class=10, size=(12, 12), mode="L")
-    recipe = Recipe("quick", ("tinyset",), "test recipe",
-                    {"model_name": "fastmnist", "normalize": "standard", "epochs": 5, "batch_size": 8,
-                     "lr": 0.05, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4,
-                     "schedule": "onecycle", "augment": "shift", "label_smoothing": 0.1, "val_fraction": 0.0},
-                    whiten=True, tta="flip")
+    recipe = Recipe("quick", ("tinyset",), "test recipe", "fastmnist",
+                    TrainConfig(epochs=5, batch_size=8, lr=0.05, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+                                schedule="onecycle", augment="shift", label_smoothing=0.1, val_fraction=0.0),
+                    normalize="standard", whiten=True, tta="flip")
     monkeypatch.setattr(recipes, "RECIPES", recipes.RECIPES + [recipe])
     res = CliRunner().invoke(cli, ["train", str(folder), "--recipe", "quick", "--epochs", "2",
                                    "--out", str(tmp_path / "runs"), "--name", "r", "--device", "cpu"])
@@ -114,7 +115,7 @@ def test_cli_recipe_sets_unset_options(tmp_path, monkeypatch):
 def test_airbench_init_identity_convs_fixed_scales_small_head(tiny_images):
     model = new_model("fastmnist", tiny_images, seed=2)
     head_before = model.net.linear1.weight.clone()
-    recipe = Recipe("r", ("tiny",), "", {"model_name": "fastmnist"}, whiten=True, airbench_init=True)
+    recipe = Recipe("r", ("tiny",), "", "fastmnist", whiten=True, airbench_init=True)
     prepare_model(recipe, model, tiny_images.images)
     conv = model.net.conv3                                              # 16 -> 16 channels, 3x3, pad 1
     x = torch.randn(2, conv.in_channels, 5, 5)
@@ -126,9 +127,5 @@ def test_airbench_init_identity_convs_fixed_scales_small_head(tiny_images):
 
 
 def test_every_cifar_recipe_builds_a_config():
-    from seethrough.train import TrainConfig
-
     for data, name, _ in recipes.list_recipes():
-        opts = dict(get_recipe(data, name).options)
-        opts.pop("model_name"), opts.pop("normalize")
-        TrainConfig(**opts).check()
+        get_recipe(data, name).config.check()

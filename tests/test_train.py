@@ -154,7 +154,7 @@ def test_training_view_gives_the_same_outputs_and_gradients(tiny_images):
 
 
 def test_bf16_precision_trains_close_to_fp32(tiny_images):
-    from seethrough.train.precision import native_bf16, resolve_precision
+    from seethrough.devices import native_bf16, resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu) == ("bf16" if native_bf16(cpu) else "fp32")

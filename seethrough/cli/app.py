@@ -16,10 +16,18 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="seethrough")
-def cli():
+@click.pass_context
+def cli(ctx):
     """seethrough: train image classifiers and see why they decide."""
+    if ctx.invoked_subcommand is None:  # bare `seethrough`: the help, and success
+        click.echo(ctx.get_help())
+
+
+def examples(*lines: str) -> str:
+    """A command's epilog: the examples that end its --help."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

@@ -11,17 +11,20 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .app import cli, console
+from .app import cli, console, examples
+from .options import config_from, config_options
 
 
 def _pct(x: float) -> str:
     return f"{x:.2%}"
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough demo',
+    'seethrough demo --out my-demo --device cpu'))
 @click.option("--out", default="seethrough-demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the runs and report.html.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seed of the weights, shuffling and splits.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
 def demo(out, seed, device):
     """Train logistic regression and a small CNN on the bundled digits; write report.html."""
@@ -34,7 +37,7 @@ def demo(out, seed, device):
     table = Table(title="seethrough demo: scikit-learn digits "
                         f"({len(result['train'])} train / {len(result['test'])} test images)")
     for col in ("model", "test accuracy", "misclassified", "train seconds", "run folder"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # fold: a long path wraps, never cut
     for r in result["results"]:
         ev = r["evaluation"]
         table.add_row(r["name"], _pct(ev.accuracy), f"{len(ev.wrong)} / {len(ev.y_true)}",
@@ -44,7 +47,9 @@ def demo(out, seed, device):
     console.print(f"total time: {time.perf_counter() - t0:.1f} s")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough datasets',
+    'seethrough datasets --data-dir ../shared/datasets'))
 @click.option("--data-dir", type=click.Path(), help="Folder to look for data sets in.")
 def datasets(data_dir):
     """List the data sets and whether each is on disk."""
@@ -52,16 +57,18 @@ def datasets(data_dir):
 
     table = Table(title="data sets")
     for col in ("name", "description", "where"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for info in DATASETS.values():
         table.add_row(info.name, info.description, info.where(data_dir))
     console.print(table)
     console.print("Any folder with one sub-folder per class is a data set too: seethrough train PATH")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough models',
+    'seethrough models --input 8x8x1 --classes 10'))
 @click.option("--input", "input_shape", default="32x32x3", show_default=True, help="HxWxC to size the models for.")
-@click.option("--classes", default=10, show_default=True)
+@click.option("--classes", default=10, show_default=True, help="Number of classes to size the last layer for.")
 def models(input_shape, classes):
     """List the registered models with their parameter counts."""
     from ..errors import SeethroughError
@@ -83,39 +90,18 @@ def models(input_shape, classes):
     console.print(table)
 
 
-def _unique_run_dir(out: Path, name: str) -> Path:
-    path, i = out / name, 2
-    while path.exists():
-        path, i = out / f"{name}-{i}", i + 1
-    return path
-
-
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough train digits --model logreg --epochs 20 --lr 0.01',
+    'seethrough train ~/photos --model smallcnn --size 64 --augment shift+flip',
+    'seethrough train cifar10 --recipe fast --data-dir ../shared/datasets'))
 @click.argument("data")
 @click.option("--model", "model_name", default="smallcnn", show_default=True,
               help="A registered model (seethrough models) or a JSON spec file.")
 @click.option("--recipe", default=None, help="A named preset for DATA, e.g. fast or keras (options given here win).")
-@click.option("--epochs", default=10, show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True, help="Learning rate.")
-@click.option("--optimizer", default="adam", show_default=True, help="sgd, adam or adamw.")
-@click.option("--momentum", default=0.9, show_default=True, help="For sgd.")
-@click.option("--weight-decay", default=0.0, show_default=True)
-@click.option("--schedule", default="none", show_default=True, help="none, cosine, step, onecycle or triangle.")
-@click.option("--augment", default="none", show_default=True, help="none, shift, flip, shift+flip or shift+flip+cutout.")
-@click.option("--label-smoothing", default=0.0, show_default=True)
-@click.option("--shift", type=int, default=None, help="Pixels --augment shift moves images by (default: an eighth of the side).")
-@click.option("--lookahead/--no-lookahead", default=False, show_default=True,
-              help="Every 5 steps average the weights with a slow copy of them (Lookahead).")
-@click.option("--val-fraction", default=0.1, show_default=True, help="Part of the training data held out for validation.")
-@click.option("--patience", type=int, default=None, help="Stop after this many epochs without a better validation loss.")
+@config_options
 @click.option("--normalize", default="standard", show_default=True, help="standard (per-channel mean/std) or unit (/255).")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
-@click.option("--precision", default="fp32", show_default=True,
-              help="fp32, bf16 (mixed precision) or auto (bf16 where the CPU or GPU does it natively).")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False), help="Folder for run folders.")
-@click.option("--name", default=None, help="Run folder name (default: DATA-MODEL).")
+@click.option("--name", default=None, help="Run folder name (default: DATA-MODEL; -2, -3 ... when taken).")
 @click.option("--resume", is_flag=True, help="Continue the run folder --name from its last checkpoint.")
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
 @click.option("--size", default=None, help="Image folders: resize every image to N or HxW.")
@@ -123,108 +109,52 @@ def _unique_run_dir(out: Path, name: str) -> Path:
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: train with the from-scratch NumPy engine (same run folder).")
 @click.option("--snapshots", is_flag=True, help="Keep first-layer weights and a test image's feature maps every epoch.")
-def train(data, model_name, epochs, batch_size, lr, optimizer, momentum, weight_decay, schedule, augment,
-          label_smoothing, shift, lookahead, val_fraction, patience, normalize, seed, device, precision, out, name,
-          resume, data_dir, size, strict, engine="torch", snapshots=False, recipe=None):
+def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size, strict, engine, snapshots,
+          **config_values):
     """Train MODEL on DATA (a data set name or a folder of class folders) into a run folder."""
-    from ..data import load_splits
-    from ..errors import SeethroughError
-    from ..evaluate import evaluate
-    from ..trained import TrainedModel
-    from ..train import TrainConfig, fit, new_model
-    from ..train.distributed import rank, world_size
+    from ..pipeline import train as train_pipeline
+    from ..pipeline import with_recipe
 
-    from ..recipes import OPTIONS
-
-    ctx = click.get_current_context()
-    opts = {k: ctx.params[k] for k in OPTIONS if k in ctx.params}  # the options a recipe may also set
+    config, given = config_from(config_values)
     if recipe:  # the recipe's values for every option not given on the command line
-        from ..recipes import get_recipe, merge_options
+        from ..recipes import get_recipe
 
         recipe = get_recipe(data, recipe)
-        given = {k for k in ctx.params if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
-        opts = merge_options(recipe, opts, given)
-    model_name, normalize = opts.pop("model_name"), opts.pop("normalize")
-    cfg = TrainConfig(**opts, patience=patience, seed=seed, device=device).check()
-    if engine == "numpy" and world_size() > 1:
-        raise SeethroughError(f"--engine numpy runs in one process; $WORLD_SIZE is {world_size()} "
-                              "(use --engine torch under torchrun)")
-    if engine == "numpy":  # before any data is read
-        from ..scratch.fit import check_numpy_config
-
-        check_numpy_config(cfg, resume)
-    parts = load_splits(data, data_dir=data_dir, size=size, strict=strict, seed=seed)
-    trainset, testset = parts["train"], parts["test"]
-    base = name or f"{Path(data).name if Path(data).exists() else data}-{Path(model_name).stem}"
-    if resume:
-        run_dir = Path(out) / base
-        model = TrainedModel.load(run_dir, device=device)
-    else:
-        run_dir = _unique_run_dir(Path(out), base)
-        model = new_model(model_name, trainset, normalize=normalize, seed=seed,
-                          meta={"data": str(Path(data).resolve()) if Path(data).exists() else data,
-                                "data_options": {"size": size}})
-        if recipe:
-            from ..recipes import prepare_model
-
-            prepare_model(recipe, model, trainset.images)
-    if model.class_names != trainset.class_names:
-        raise SeethroughError(f"{run_dir}: its classes {model.class_names} differ from {data}'s")
-    if rank() == 0:  # under torchrun, rank 0 speaks for all
-        console.print(f"training {model.meta.get('model')} on {trainset.name}: {len(trainset)} images "
-                      f"{'x'.join(map(str, trainset.image_shape))}, {trainset.n_classes} classes -> {run_dir}"
-                      + (f" on {world_size()} processes" if world_size() > 1 else ""))
-    if engine == "numpy":
-        if snapshots:
-            raise SeethroughError("--snapshots works with --engine torch only")
-        from ..scratch.fit import fit_numpy
-
-        history = fit_numpy(model, trainset, cfg, run_dir=run_dir, resume=resume, log=console.print)
-    else:
-        on_epoch = None
-        if snapshots:  # the first test image, so the report can show the same one
-            from ..train.snapshots import Snapshots
-
-            on_epoch = Snapshots(run_dir, testset.images[0], label=testset.class_names[testset.labels[0]])
-        history = fit(model, trainset, cfg, run_dir=run_dir, resume=resume, progress=True, on_epoch=on_epoch)
-    if rank() != 0:  # under torchrun the other ranks are done: rank 0 evaluates and writes the run folder
+        source = click.get_current_context().get_parameter_source
+        typed = lambda p: source(p) != click.core.ParameterSource.DEFAULT  # noqa: E731
+        model_name, normalize, config = with_recipe(recipe, config, given, model_name if typed("model_name") else None,
+                                                    normalize if typed("normalize") else None)
+    result = train_pipeline(data, model_name, config, out=out, name=name, data_dir=data_dir, size=size,
+                            strict=strict, resume=resume, recipe=recipe, engine=engine, snapshots=snapshots,
+                            normalize=normalize, progress=True,
+                            log=lambda text: console.print(text, highlight=False, soft_wrap=True))
+    if result.evaluation is None:  # under torchrun, the ranks other than 0
         return
-    ev = evaluate(model, testset)
-    _save_evaluation(run_dir, ev)
-    last = history[-1] if history else {}
-    table = Table(title=f"{run_dir.name}")
-    for col in ("epochs", "train acc", "val acc", "test acc", "run folder"):
+    last, ev = result.history[-1] if result.history else {}, result.evaluation
+    table = Table(title=result.run_dir.name)
+    for col in ("epochs", "train acc", "val acc", "test acc"):
         table.add_column(col)
-    table.add_row(str(len(history)), _pct(last.get("train_acc", 0)),
-                  _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy), str(run_dir))
+    table.add_row(str(len(result.history)), _pct(last.get("train_acc", 0)),
+                  _pct(last["val_acc"]) if "val_acc" in last else "-", _pct(ev.accuracy))
     console.print(table)
-    if recipe and recipe.tta != "none":  # the recipe's own score: averaged over flipped or shifted copies
-        from ..recipes import predict_tta
-
-        probs = predict_tta(model, testset.images, views=recipe.tta)
+    console.print(f"run folder: {result.run_dir}", soft_wrap=True)
+    if result.tta_accuracy is not None:  # the recipe's own score: averaged over flipped or shifted copies
         console.print(f"test accuracy averaged over copies ({recipe.tta}, --recipe {recipe.name}): "
-                      f"{_pct(float((probs.argmax(1) == testset.labels).mean()))}")
+                      f"{_pct(result.tta_accuracy)}")
 
 
-def _save_evaluation(run_dir: Path, ev) -> Path:
-    from .. import _io
-    from ..viz import confusion_figure, save_png
-
-    _io.write_json(run_dir / "evaluation.json", ev.to_json())
-    return save_png(confusion_figure(ev.confusion, ev.class_names, f"{run_dir.name}: test split"),
-                    run_dir / "confusion.png")
-
-
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough evaluate runs/digits-smallcnn',
+    'seethrough evaluate runs/photos-smallcnn --data ~/more-photos'))
 @click.argument("run", type=click.Path())
 @click.option("--data", default=None, help="Data set or folder to evaluate on (default: the run's own test split).")
 @click.option("--data-dir", type=click.Path(), help="Folder holding downloaded data sets.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 def evaluate(run, data, data_dir, device):
     """Accuracy, per-class precision and recall, and a confusion matrix PNG for RUN."""
     from ..errors import RunError
     from ..evaluate import evaluate as evaluate_model
-    from ..report.run_report import load_test_split
+    from ..run import RunFolder, load_test_split
     from ..trained import TrainedModel
 
     model = TrainedModel.load(run, device=device)
@@ -232,24 +162,29 @@ def evaluate(run, data, data_dir, device):
         testset = load_test_split(model, data, data_dir)
     except RunError as exc:
         raise RunError(f"{run}: {exc}") from None
+    if "resized_from" in testset.info:
+        console.print(f"note: {testset.name}'s images ({'x'.join(map(str, testset.info['resized_from']))}) were "
+                      f"converted to the model's input {'x'.join(map(str, model.input_shape))}", soft_wrap=True)
     ev = evaluate_model(model, testset)
-    png = _save_evaluation(Path(run), ev)
+    metrics, png = RunFolder(run).write_evaluation(ev, data)  # another data set's results go beside the run's own
     table = Table(title=f"{run} on {testset.name} test split ({len(testset)} images): accuracy {_pct(ev.accuracy)}")
     for col in ("class", "precision", "recall", "f1", "support"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for row in ev.per_class():
         table.add_row(row["class"], _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"]), str(row["support"]))
     console.print(table)
-    console.print(f"confusion matrix: {png}")
-    console.print(f"metrics: {Path(run) / 'evaluation.json'}")
+    console.print(f"confusion matrix: {png}", soft_wrap=True)
+    console.print(f"metrics: {metrics}", soft_wrap=True)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough predict runs/digits-smallcnn my_digit.png',
+    'seethrough predict runs/cats-smallcnn photos/*.jpg --top-k 2 --json'))
 @click.argument("run", type=click.Path())
 @click.argument("images", nargs=-1, required=True, type=click.Path())
-@click.option("--top-k", default=3, show_default=True)
+@click.option("--top-k", default=3, show_default=True, help="How many of the likeliest classes to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or auto.")
 @click.option("--engine", type=click.Choice(["torch", "numpy"]), default="torch", show_default=True,
               help="numpy: compute the probabilities with the from-scratch NumPy engine.")
 @click.option("--precision", default="fp32", show_default=True,
@@ -281,9 +216,9 @@ def predict(run, images, top_k, as_json, device, engine="torch", precision="fp32
         click.echo(json.dumps(results, indent=2))
         return
     table = Table(title=f"predictions of {run}")
-    table.add_column("image")
-    table.add_column("prediction")
-    table.add_column(f"top {k}")
+    table.add_column("image", overflow="fold")
+    table.add_column("prediction", overflow="fold")
+    table.add_column(f"top {k}", overflow="fold")
     for r in results:
         table.add_row(r["image"], r["prediction"],
                       ", ".join(f"{t['class']} {t['probability']:.1%}" for t in r["top"]))

@@ -52,6 +52,7 @@ def explain(run, images, method, layer, target, out, score, device):
     from ..errors import ModelError
     from ..explain import get_method
     from ..trained import TrainedModel
+    from ..run import RunFolder
     from ..viz import overlay_png
 
     model = TrainedModel.load(run, device=device)
@@ -60,7 +61,7 @@ def explain(run, images, method, layer, target, out, score, device):
         raise ModelError(f"--layer applies to gradcam only, not to {', '.join(methods)}")
     batch = np.stack([model.to_input(p) for p in images])  # (N, H, W, C); bad files: one-line DataError
     pred = model.predict(batch)
-    out = Path(out) if out else Path(run) / "explain"
+    out = Path(out) if out else RunFolder(run).explain
     names = _out_names(images, methods, out)
     from .. import _io
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
-from .app import cli, console
+from .app import cli, console, examples
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "seethrough export runs/digits-smallcnn",
+    "seethrough export runs/cifar10-fastcifar --format onnx --out fastcifar.onnx"))
 @click.argument("run", type=click.Path())
 @click.option("--format", "fmt", default="onnx", show_default=True, help="onnx.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="File to write (default: RUN/model.onnx).")

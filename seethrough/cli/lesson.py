@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from .app import cli, console
+from .app import cli, console, examples
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    'seethrough lesson',
+    'seethrough lesson convolution --kernel "1,0,-1;1,0,-1;1,0,-1" --stride 2 --padding 1',
+    'seethrough lesson logistic-regression --data catvnoncat --data-dir ../shared/datasets --out lr-cat'))
 @click.argument("name", required=False)
 @click.option("--image", type=click.Path(), help="Your own input: a small CSV of numbers or an image file (shrunk to 8x8).")
 @click.option("--kernel", help="Your own filter: '1,0,-1;1,0,-1;1,0,-1' (rows split by ';') or a CSV file.")
@@ -40,7 +43,8 @@ def lesson(name, image, kernel, stride, padding, size, model, input_shape, data,
         console.print(table)
         return
     result = run_lesson(name, image=image, kernel=kernel, stride=stride, padding=padding, size=size, model=model,
-                        input=input_shape, data=data, data_dir=data_dir, iterations=iterations, lr=lr, out=out)
+                        input=input_shape, data=data, data_dir=data_dir, iterations=iterations, lr=lr, out=out,
+                        log=lambda text: console.print(text, highlight=False, soft_wrap=True))
     print_lesson(result, console)
     if html_file:
         _io.write_text(html_file, lesson_html(result))

@@ -1,7 +1,7 @@
 """Data: every source becomes one :class:`ImageDataset`."""
 
 from .dataset import ImageDataset, split_indices
-from .folder import SkippedImageWarning
+from ..errors import SkippedImageWarning
 from .images import array_to_input, load_image
 from .registry import DATASETS, list_datasets, load_dataset, load_splits
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SkippedImageWarning
 from .dataset import ImageDataset
 
 CACHE_VERSION = 1  # bump when the decoding rule or the entry layout changes
@@ -100,8 +100,6 @@ def _load(entry: Path) -> tuple[dict[str, ImageDataset], list[str]] | None:
 
 def _replay(messages: list[str], strict: bool) -> None:
     """Repeat the loader's warnings about skipped files; with ``strict`` the first one raises."""
-    from .folder import SkippedImageWarning
-
     for msg in messages:
         if strict and msg.startswith("skipped "):
             raise DataError(msg[len("skipped "):] + " (remove it, or run without --strict to skip it)")
@@ -111,8 +109,6 @@ def _replay(messages: list[str], strict: bool) -> None:
 def cached_splits(loader, root, *, size=None, strict: bool = False, test_fraction: float = 0.2,
                   seed: int = 0) -> dict[str, ImageDataset]:
     """``loader(root, size=..., strict=..., test_fraction=..., seed=...)``, decoded once and cached."""
-    from .folder import SkippedImageWarning
-
     root = Path(root).expanduser()
     if not root.is_dir():  # let the loader name the problem
         return loader(root, size=size, strict=strict, test_fraction=test_fraction, seed=seed)

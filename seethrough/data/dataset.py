@@ -89,10 +89,6 @@ class ImageDataset:
         rest, held = split_indices(self.labels, fraction, seed)
         return self.subset(rest), self.subset(held)
 
-    def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=self.n_classes)
-        return {n: int(c) for n, c in zip(self.class_names, counts)}
-
     def __repr__(self) -> str:
         h, w, c = self.image_shape
         return (f"ImageDataset(name={self.name!r}, n={len(self)}, shape={h}x{w}x{c}, "

@@ -25,15 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import DataError
+from ..errors import DataError, SkippedImageWarning
 from .dataset import ImageDataset, split_indices
 from .images import image_to_array, open_image
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-
-
-class SkippedImageWarning(UserWarning):
-    """An image in a data folder could not be read and was left out."""
 
 
 def _is_hidden(p: Path) -> bool:

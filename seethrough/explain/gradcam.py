@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..models import has_conv
 from .base import Explainer
 
 
@@ -35,7 +36,7 @@ class GradCAM(Explainer):
     def check_model(cls, model):
         from ..errors import ModelError
 
-        if not any(l.kind == "conv" for l in model.spec):
+        if not has_conv(model.spec):
             raise ModelError(f"gradcam needs a conv layer and this model ({model.meta.get('model', 'custom')}) "
                              "has none; try --method saliency")
 

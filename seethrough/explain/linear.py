@@ -13,11 +13,8 @@ from __future__ import annotations
 import torch
 
 from ..errors import ModelError
+from ..models import is_linear
 from .base import Explainer
-
-
-def is_linear(model) -> bool:
-    return [l.kind for l in model.spec] == ["flatten", "linear"]
 
 
 class _Linear(Explainer):
@@ -25,7 +22,7 @@ class _Linear(Explainer):
 
     @classmethod
     def check_model(cls, model):
-        if not is_linear(model):
+        if not is_linear(model.spec):
             kinds = ", ".join(l.kind for l in model.spec)
             raise ModelError(f"{cls.name} needs a logistic-regression model (flatten, linear), "
                              f"not ({kinds}); try --method saliency or integrated_gradients")

@@ -71,8 +71,11 @@ def tiny(lr: float = 0.1) -> Lesson:
     return lesson
 
 
-def train_catvnoncat(data_dir=None, iterations: int = 2000, lr: float = 0.005, every: int = 100) -> dict:
-    """The classic exercise. Returns weights, bias, cost curve and accuracies (float64)."""
+def train_catvnoncat(data_dir=None, iterations: int = 2000, lr: float = 0.005, every: int = 100, log=None) -> dict:
+    """The classic exercise. Returns weights, bias, cost curve and accuracies (float64).
+
+    ``log``, when given, is called with a line every ``every`` iterations as the training goes.
+    """
     from ..data import load_splits
 
     parts = load_splits("catvnoncat", data_dir=data_dir)
@@ -85,6 +88,8 @@ def train_catvnoncat(data_dir=None, iterations: int = 2000, lr: float = 0.005, e
         cost = gradient_step(lin, loss_fn, x_tr, train.labels, lr)
         if i % every == 0:
             costs.append((i, cost))
+            if log is not None:
+                log(f"iteration {i:>5}: cost {cost:.6f}")
 
     def accuracy(x, y):
         return float(((lin.forward(x)[:, 0] > 0) == (y == 1)).mean())  # a > 0.5 exactly when z > 0
@@ -128,12 +133,17 @@ def cost_figure(costs):
     return fig
 
 
-def exercise(data_dir=None, iterations: int = 2000, lr: float = 0.005, out="lesson-logistic-regression") -> Lesson:
-    from ..viz import fig_to_png
+def exercise(data_dir=None, iterations: int = 2000, lr: float = 0.005, out="lesson-logistic-regression",
+             log=None) -> Lesson:
     from .. import _io
+    from ..run import new_folder
+    from ..viz import fig_to_png
 
-    r = train_catvnoncat(data_dir, iterations, lr)
-    out = Path(out)
+    wanted = Path(out)
+    out = new_folder(wanted)  # never over an earlier run's files
+    if out != wanted and log is not None:
+        log(f"{wanted} holds files already; writing to {out}")
+    r = train_catvnoncat(data_dir, iterations, lr, log=log)
     png = fig_to_png(cost_figure(r["costs"]))
     _io.write_bytes(out / "cost.png", png)
     run_dir = save_run(r, out / "run")
@@ -149,7 +159,8 @@ def exercise(data_dir=None, iterations: int = 2000, lr: float = 0.005, out="less
     return lesson
 
 
-def run(data=None, data_dir=None, iterations: int = 2000, lr=None, out="lesson-logistic-regression", **_) -> Lesson:
+def run(data=None, data_dir=None, iterations: int = 2000, lr=None, out="lesson-logistic-regression", log=None,
+        **_) -> Lesson:
     from ..errors import SeethroughError
 
     if data is None:
@@ -159,4 +170,4 @@ def run(data=None, data_dir=None, iterations: int = 2000, lr=None, out="lesson-l
                               "leave --data out for the tiny example")
     if iterations < 1:
         raise SeethroughError(f"--iterations must be at least 1, got {iterations}")
-    return exercise(data_dir, iterations, lr or 0.005, out)
+    return exercise(data_dir, iterations, lr or 0.005, out, log=log)

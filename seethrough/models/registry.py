@@ -127,5 +127,28 @@ def create_spec(model, in_shape: tuple, n_classes: int) -> list[Layer]:
     except ModelError as exc:
         c, h, w = in_shape
         raise ModelError(f"model {model if isinstance(model, str) else 'spec'} does not fit "
-                         f"{h}x{w}x{c} input: {exc}") from None
+                         f"{h}x{w}x{c} input: {exc}{_fit_hint(model, in_shape, n_classes)}") from None
     return spec
+
+
+def _fits(model, in_shape: tuple, n_classes: int) -> bool:
+    try:
+        spec = make_spec(MODELS[model](tuple(in_shape), n_classes)) if model in MODELS else make_spec(model)
+        infer_shapes(spec, in_shape)
+        return True
+    except ModelError:
+        return False
+
+
+def _fit_hint(model, in_shape: tuple, n_classes: int) -> str:
+    """What would fit instead: the smallest image side ``model`` takes, and the models that take ``in_shape``."""
+    c, h, w = in_shape
+    hint = ""
+    side = next((s for s in (16, 28, 32, 48, 64, 96, 128, 224) if _fits(model, (c, s, s), n_classes)), None)
+    if side is not None:
+        hint += (f"; it needs images of at least {side}x{side} (a larger data set such as "
+                 f"{'mnist' if side <= 28 else 'cifar10'}, or an image folder with --size {side})")
+    fitting = [m for m in list_models() if _fits(m, in_shape, n_classes)]
+    if fitting:
+        hint += f"; models that fit {h}x{w}x{c}: {', '.join(fitting)}"
+    return hint

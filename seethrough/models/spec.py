@@ -134,6 +134,16 @@ def load_spec(path) -> list[Layer]:
     return make_spec(data)
 
 
+def is_linear(spec: list[Layer]) -> bool:
+    """Whether ``spec`` is logistic regression: one linear layer on the flattened pixels."""
+    return [l.kind for l in spec] == ["flatten", "linear"]
+
+
+def has_conv(spec: list[Layer]) -> bool:
+    """Whether ``spec`` has a convolution (so Grad-CAM, kernels and feature maps apply)."""
+    return any(l.kind == "conv" for l in spec)
+
+
 def spec_to_json(spec: list[Layer]) -> list[dict]:
     return [layer.to_dict() for layer in spec]
 

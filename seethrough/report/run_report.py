@@ -20,59 +20,38 @@ import numpy as np
 from PIL import Image
 
 from .. import _io
-from ..data import ImageDataset, load_splits
-from ..errors import RunError, SeethroughError
+from ..data import ImageDataset
+from ..errors import SeethroughError
 from ..evaluate import Evaluation, evaluate
 from ..explain import applicable_methods, explain, receptive_field_table
 from ..explain.faithfulness import score_methods
-from ..explain.linear import is_linear
-from ..trained import TrainedModel, read_model_json
-from ..train import read_metrics
-from ..train.snapshots import load_snapshots
+from ..models import has_conv, is_linear, make_spec
+from ..run import RunFolder, load_test_split
+from ..trained import TrainedModel
+from ..explain.snapshots import load_snapshots
 from ..viz import fig_to_png, grid_figure, overlay_row_figure
 from . import figures
 from .html import esc, html_table, img, img_src, page, section, table
 
 
 # ------------------------------------------------------------------ inputs
-def load_test_split(model: TrainedModel, data=None, data_dir=None) -> ImageDataset:
-    """The test split the run was trained beside (or ``data``'s), converted to the model's input size."""
-    source = data or model.meta.get("data") or model.meta.get("dataset")
-    if not source:
-        raise RunError("model.json does not say which data the run was trained on; pass --data")
-    size = (model.meta.get("data_options") or {}).get("size")
-    test = load_splits(source, data_dir=data_dir, size=size,
-                       seed=(model.meta.get("train") or {}).get("seed", 0))["test"]
-    if test.class_names != model.class_names:
-        raise SeethroughError(f"{source}: classes {test.class_names} differ from the run's {model.class_names}")
-    if test.image_shape != model.input_shape:
-        test = ImageDataset(np.stack([model.to_input(im) for im in test.images]), test.labels,
-                            test.class_names, test.name)
-    return test
-
-
-def is_conv(model: TrainedModel) -> bool:
-    return any(l.kind == "conv" for l in model.spec)
-
-
 def find_partner(run_dir: Path, model: TrainedModel) -> Path | None:
     """A sibling run on the same data of the other kind (logistic regression <-> CNN), newest first."""
-    want_linear = not is_linear(model)
-    if not (want_linear and is_conv(model)) and not is_linear(model):
+    want_linear = not is_linear(model.spec)
+    if not (want_linear and has_conv(model.spec)) and not is_linear(model.spec):
         return None
     candidates = []
     for other in Path(run_dir).resolve().parent.iterdir():
         if other == Path(run_dir).resolve() or not (other / "model.json").is_file():
             continue
         try:
-            info = read_model_json(other)
+            info = RunFolder(other).read_model_json()
+            spec = make_spec(info["spec"])
         except SeethroughError:
             continue
-        kinds = [l.get("type") for l in info["spec"]]
-        linear = kinds == ["flatten", "linear"]
         same = (info["class_names"] == model.class_names and tuple(info["input_shape"]) == model.input_shape
-                and info.get("dataset") == model.meta.get("dataset"))
-        if same and (linear if want_linear else "conv" in kinds):
+                and info.get("dataset") == model.facts.dataset)
+        if same and (is_linear(spec) if want_linear else has_conv(spec)):
             candidates.append(other)
     return max(candidates, key=lambda p: (p / "model.safetensors").stat().st_mtime, default=None)
 
@@ -85,7 +64,7 @@ def thumb(image: np.ndarray) -> bytes:
 
 # ------------------------------------------------------------------ sections
 def curves_section(run_dir: Path) -> str:
-    history = read_metrics(run_dir)
+    history = RunFolder(run_dir).read_metrics()
     if not history:
         return section("Training curves", "<p>No metrics.jsonl in this run folder.</p>", anchor="curves")
     return section("Training curves", img(figures.curves_png(history, run_dir.name), "training curves"),
@@ -152,9 +131,9 @@ def wrong_section(model: TrainedModel, ev: Evaluation, test: ImageDataset, n: in
 
 def layers_section(model: TrainedModel, test: ImageDataset, sample: int) -> str:
     parts = []
-    if is_conv(model):
+    if has_conv(model.spec):
         parts.append(img(figures.kernels_png(model), "kernels", "The first conv layer's learned kernels."))
-    elif is_linear(model):
+    elif is_linear(model.spec):
         parts.append(img(figures.weight_maps_png(model), "weight maps",
                          "Each class's weights reshaped to the image (red: bright pixels vote for the class)."))
     label = test.class_names[test.labels[sample]]
@@ -211,9 +190,9 @@ def snapshots_section(run_dir: Path) -> str:
 
 def comparison_section(model: TrainedModel, partner_dir: Path, test: ImageDataset, idx: np.ndarray) -> str:
     partner = TrainedModel.load(partner_dir)
-    lr, cnn = (model, partner) if is_linear(model) else (partner, model)
-    lr_name, cnn_name = ((model.meta.get("model"), partner_dir.name) if lr is model
-                         else (partner_dir.name, model.meta.get("model")))
+    lr, cnn = (model, partner) if is_linear(model.spec) else (partner, model)
+    lr_name, cnn_name = ((model.facts.model, partner_dir.name) if lr is model
+                         else (partner_dir.name, model.facts.model))
     images = test.images[idx]
     pred_lr, pred_cnn = lr.predict(images), cnn.predict(images)
     wm = explain(lr, images, "weight_map", target=pred_lr)
@@ -273,7 +252,7 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
         ("curves", "curves"), ("per-class", "per class"), ("confusion", "confusion"), ("wrong", "wrong"),
         ("layers", "layers"), ("receptive", "receptive fields"), ("snapshots", "over time"),
         ("compare", "LR vs CNN"), ("faithfulness", "faithfulness")) if f'id="{a}"' in "".join(parts))
-    subtitle = (f"model {model.meta.get('model', 'custom')} on {test.name}: test accuracy {ev.accuracy:.2%} "
+    subtitle = (f"model {model.facts.model} on {test.name}: test accuracy {ev.accuracy:.2%} "
                 f"on {len(test)} images")
     return page(f"seethrough report: {run_dir.name}", f"<nav>{toc}</nav>", *parts, subtitle=subtitle)
 
@@ -281,6 +260,6 @@ def build_report(run_dir, *, data=None, data_dir=None, compare=None, n_wrong=6, 
 def write_report(run_dir, **kwargs) -> Path:
     """Build the report and write ``run_dir/report.html`` atomically; return its path."""
     html = build_report(run_dir, **kwargs)
-    path = Path(run_dir) / "report.html"
+    path = RunFolder(run_dir).report
     _io.write_text(path, html)
     return path

@@ -18,7 +18,9 @@ import numpy as np
 
 from ..data.dataset import ImageDataset, split_indices
 from ..errors import SeethroughError
-from ..train.loop import TrainConfig, lr_factor, write_metrics
+from ..config import TrainConfig, unsupported
+from ..run import RunFolder
+from ..train.loop import format_row, lr_factor
 from ..trained import TrainedModel
 from .bridge import copy_to_torch, prepare, to_numpy
 from .layers import SoftmaxCrossEntropy
@@ -39,25 +41,23 @@ def evaluate_numpy(model: TrainedModel, net: Net, data: ImageDataset, batch_size
 
 
 def check_numpy_config(cfg: TrainConfig, resume: bool = False) -> TrainConfig:
-    """``cfg`` checked, or SeethroughError naming the first option the NumPy engine does not have."""
+    """``cfg`` checked, or SeethroughError naming the options the NumPy engine does not have.
+
+    Which options those are is read from TrainConfig's field metadata (``engines``).
+    """
     cfg = cfg.check()
     if resume:
         raise SeethroughError("--resume is not available with --engine numpy; train again or use --engine torch")
-    if cfg.augment != "none":
-        raise SeethroughError(f"--augment {cfg.augment} is not available with --engine numpy; use --augment none")
-    if cfg.label_smoothing:
-        raise SeethroughError("--label-smoothing is not available with --engine numpy; leave it at 0")
-    if cfg.patience is not None:
-        raise SeethroughError("--patience is not available with --engine numpy; leave it out")
-    if cfg.lookahead:
-        raise SeethroughError("--lookahead is not available with --engine numpy; use --no-lookahead")
-    if cfg.bias_lr_scale != 1 or cfg.head_lr_scale != 1:
-        raise SeethroughError("per-layer learning rates are a PyTorch-engine feature; use --engine torch")
+    missing = unsupported(cfg, "numpy")
+    if missing:
+        raise SeethroughError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not available with "
+                              "--engine numpy; leave them at their defaults or use --engine torch")
     return cfg
 
 
 def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
-              run_dir=None, resume: bool = False, progress: bool = False, log=None) -> list[dict]:
+              val: ImageDataset | None = None, run_dir=None, resume: bool = False, progress: bool = False,
+              log=None, on_metrics=None) -> list[dict]:
     """Train ``model`` with the NumPy engine; return the per-epoch metrics (the PyTorch loop's keys).
 
     The trained weights are copied back into ``model.net``, so ``model`` can be saved,
@@ -66,8 +66,7 @@ def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | Non
     cfg = check_numpy_config(config or TrainConfig(), resume)
     log = log or (print if progress else (lambda *_: None))
 
-    val = None
-    if cfg.val_fraction > 0 and len(data) >= 10:
+    if val is None and cfg.val_fraction > 0 and len(data) >= 10:
         tr_idx, va_idx = split_indices(data.labels, cfg.val_fraction, cfg.seed)
         data, val = data.subset(tr_idx), data.subset(va_idx)
     net = to_numpy(model)
@@ -101,10 +100,12 @@ def fit_numpy(model: TrainedModel, data: ImageDataset, config: TrainConfig | Non
         row["seconds"] = time.perf_counter() - t0
         row["images_per_s"] = seen / row["seconds"]
         history.append(row)
-        log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
+        log(format_row(row))
+        if on_metrics is not None:
+            on_metrics(row)
         copy_to_torch(net, model)
         if run_dir is not None:
-            write_metrics(run_dir, history)
+            RunFolder(run_dir).write_metrics(history)
             model.save(run_dir)
     copy_to_torch(net, model)
     model.net.eval()

@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 
 from .. import _io
 from ..errors import RunError
+from ..run import CHECKPOINT as FILE
 
-FILE = "checkpoint/state.safetensors"
 
 
 def _split_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:

@@ -2,8 +2,8 @@
 
 ``torchrun`` starts one process per GPU (or per CPU worker) and tells each its place
 through the environment: ``WORLD_SIZE`` processes in all, this one ``RANK``, and
-``LOCAL_RANK`` on its machine. :func:`join` reads those, starts the process group
-(NCCL on CUDA, Gloo on the CPU) and returns a :class:`Ranks` that the training loop
+``LOCAL_RANK`` on its machine. :func:`process_group` reads those, starts the process group
+(NCCL on CUDA, Gloo on the CPU) and yields a :class:`Ranks` that the training loop
 asks for this rank's part of a batch, for sums over all ranks, and for the
 DistributedDataParallel wrapper. Without ``WORLD_SIZE > 1`` it returns the one-process
 ``Ranks`` whose methods change nothing, so a plain run takes the same code path.
@@ -16,7 +16,7 @@ ones a single process makes on the whole batch.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -25,9 +25,6 @@ import torch
 import torch.distributed as dist
 
 from ..errors import SeethroughError
-
-_created = False  # whether join() started the process group, so that leaving fit() ends it
-
 
 def world_size() -> int:
     """Processes in the run: ``$WORLD_SIZE`` (set by torchrun), 1 without it."""
@@ -97,16 +94,20 @@ class Ranks:
         return loss_sum / max(1, n), round(correct) / max(1, n)
 
 
-def join(device: torch.device) -> Ranks:
-    """This process's :class:`Ranks`; under torchrun (``WORLD_SIZE > 1``) start the process group first.
+@contextlib.contextmanager
+def process_group(device: torch.device):
+    """``with process_group(device) as ranks:`` this process's :class:`Ranks` for the duration of a training.
 
-    On CUDA each rank trains on ``cuda:LOCAL_RANK`` with the NCCL backend; on the CPU
-    the Gloo backend is used. A process group that already exists is used as it is.
+    Under torchrun (``WORLD_SIZE > 1``) the process group is started first: NCCL with each rank
+    on ``cuda:LOCAL_RANK``, or Gloo on the CPU. On leaving normally the ranks wait for each
+    other (so that every rank returns only once rank 0 has written the run folder); a group
+    started here is ended on leaving, normally or not. A group that already exists is used as
+    it is and left running. In one process this yields the one-process ``Ranks``.
     """
-    global _created
     world = world_size()
     if world <= 1:
-        return Ranks(device=device)
+        yield Ranks(device=device)
+        return
     if not dist.is_available():
         raise SeethroughError(f"$WORLD_SIZE is {world} but this PyTorch build has no torch.distributed")
     if device.type == "cuda":
@@ -116,30 +117,13 @@ def join(device: torch.device) -> Ranks:
                                   "GPUs; start at most that many processes per node")
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    created = not dist.is_initialized()
+    if created:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")  # reads MASTER_ADDR/PORT, RANK
-        _created = True
-    return Ranks(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
-
-
-def leaves_group(func):
-    """Decorate a function that calls :func:`join`: end the process group it started when it returns or raises.
-
-    On a normal return the ranks first wait for each other, so that ``fit`` returns
-    on every rank only once rank 0 has written the run folder.
-    """
-
-    @functools.wraps(func)
-    def run(*args, **kwargs):
-        global _created
-        try:
-            result = func(*args, **kwargs)
-            if _created:
-                dist.barrier()
-            return result
-        finally:
-            if _created and dist.is_initialized():
-                dist.destroy_process_group()
-            _created = False
-
-    return run
+    try:
+        yield Ranks(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+        if created:
+            dist.barrier()
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()

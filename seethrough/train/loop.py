@@ -12,79 +12,23 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import _io
+from ..config import TrainConfig
 from ..data.augment import augment
 from ..data.dataset import ImageDataset, split_indices
-from ..errors import SeethroughError
-from ..trained import TrainedModel, resolve_device, to_nchw
+from ..devices import autocast, resolve_device, resolve_precision
+from ..errors import SeethroughError, TrainingStopped
+from ..run import RunFolder
+from ..trained import TrainedModel, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
-from .distributed import join, leaves_group
+from .distributed import Ranks, process_group
 from .lookahead import Lookahead
-from .precision import autocast, check_precision, resolve_precision
 from .view import training_view
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
-AUGMENTS = ("none", "shift", "flip", "shift+flip", "shift+flip+cutout")
-SCHEDULES = ("none", "cosine", "step", "onecycle", "triangle")
-
-
-@dataclass
-class TrainConfig:
-    """Training options; every one has a default that works for the bundled data."""
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    val_fraction: float = 0.1
-    patience: int | None = None
-    augment: str = "none"
-    label_smoothing: float = 0.0
-    shift: int | None = None  # pixels the "shift" augmentation moves images by; None: an eighth of the side
-    lookahead: bool = False   # every 5 steps average the weights with a slow copy (see .lookahead)
-    bias_lr_scale: float = 1.0  # learning rate of batch-norm biases x this (decay per step unchanged)
-    head_lr_scale: float = 1.0  # learning rate of the last linear layer x this (decay per step unchanged)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # "bf16": mixed precision (see .precision); "auto": bf16 where the hardware has it
-
-    def check(self) -> "TrainConfig":
-        if self.optimizer not in OPTIMIZERS:
-            raise SeethroughError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise SeethroughError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.augment not in AUGMENTS:
-            raise SeethroughError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise SeethroughError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise SeethroughError(f"--lr must be positive, got {self.lr}")
-        check_precision(self.precision)
-        if self.shift is not None and self.shift < 0:
-            raise SeethroughError(f"--shift must be 0 or more pixels, got {self.shift}")
-        for name in ("bias_lr_scale", "head_lr_scale"):
-            if not getattr(self, name) > 0:
-                raise SeethroughError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 <= self.val_fraction < 1:
-            raise SeethroughError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        return self
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
     """Multiplier of the base learning rate at ``step`` of ``total``."""
@@ -145,16 +89,16 @@ def evaluate_tensors(model: TrainedModel, x: torch.Tensor, y: torch.Tensor, batc
 
 
 class _Progress:
-    """A rich progress bar showing epoch, loss, accuracy and images/s; silent when disabled."""
+    """One line per epoch (with the time left) and, on a terminal, a rich progress bar; silent when disabled."""
 
     def __init__(self, enabled: bool, epochs: int, steps: int):
-        self.bar = None
+        self.bar, self.epochs, self.t0 = None, epochs, time.perf_counter()
         if enabled:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(TextColumn("epoch {task.fields[epoch]}/" + str(epochs)), BarColumn(),
                                 TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.1%}  "
-                                           "{task.fields[ips]:,.0f} img/s"), TimeElapsedColumn())
+                                           "{task.fields[ips]:,.0f} img/s"), TimeElapsedColumn(), transient=True)
             self.task = self.bar.add_task("train", total=steps, epoch=0, loss=0.0, acc=0.0, ips=0.0)
 
     def __enter__(self):
@@ -170,43 +114,77 @@ class _Progress:
         if self.bar:
             self.bar.update(self.task, completed=epoch * steps_per_epoch + step, epoch=epoch + 1, **fields)
 
+    def epoch_done(self, row: dict, done: int, left: int):
+        """One plain line for a finished epoch: its metrics and the time the remaining ``left`` epochs need."""
+        if not self.bar:
+            return
+        per_epoch = (time.perf_counter() - self.t0) / max(1, done)
+        self.log(format_row(row) + f"  ~{left * per_epoch:.0f} s left")
+
     def log(self, text: str):
         if self.bar:
-            self.bar.console.print(text)
+            self.bar.console.print(text, highlight=False, soft_wrap=True)
 
 
-@leaves_group  # distributed: ends the process group that join() below started
-def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
-        val: ImageDataset | None = None, run_dir=None, resume: bool = False,
-        progress: bool = False, on_epoch=None) -> list[dict]:
-    """Train ``model`` on ``data``; return the per-epoch metrics.
+def format_row(row: dict) -> str:
+    """A metrics row in plain numbers: ``epoch 3/10  train_loss 0.4123  train_acc 88.20 %  ...``."""
+    parts = []
+    for k, v in row.items():
+        if k.endswith("_acc"):
+            parts.append(f"{k} {v:.2%}")
+        elif k == "images_per_s":
+            parts.append(f"{v:,.0f} img/s")
+        elif k == "seconds":
+            parts.append(f"{v:.1f} s")
+        elif k == "lr":  # positional, 4 significant digits: 0.00000007594, not 7.594e-08
+            parts.append(f"lr {np.format_float_positional(v, precision=4, fractional=False, trim='-')}")
+        elif isinstance(v, float):
+            parts.append(f"{k} {v:.4f}")
+        else:
+            parts.append(f"{k} {v}")
+    return "  ".join(parts)
 
-    A validation part of ``config.val_fraction`` is split off ``data`` (stratified,
-    by ``config.seed``) unless ``val`` is given. With ``run_dir``, the weights,
-    model.json, metrics.jsonl and a checkpoint are written after every epoch, and
-    ``resume=True`` continues from that checkpoint. ``on_epoch(epoch, model)`` is
-    called after each epoch (used for snapshots).
 
-    Under ``torchrun`` (``$WORLD_SIZE > 1``) every process trains its part of each
-    batch with DistributedDataParallel (see :mod:`.distributed`); only rank 0 shows
-    progress, calls ``on_epoch`` and writes ``run_dir``.
-    """
-    cfg = (config or TrainConfig()).check()
-    device = resolve_device(cfg.device)
-    dd = join(device)  # one process, or this rank of the process group torchrun started
-    device = dd.device  # distributed on CUDA: cuda:LOCAL_RANK
-    precision = resolve_precision(cfg.precision, device)
+@dataclass
+class _Training:
+    """Everything one training holds between epochs (made once by :func:`_set_up`)."""
+
+    model: TrainedModel
+    cfg: TrainConfig
+    ranks: Ranks
+    net: torch.nn.Module          # the model's net, on the device, in memory format ``fmt``
+    train_net: torch.nn.Module    # its training view, in DDP when distributed
+    fmt: torch.memory_format
+    precision: str                # "fp32" or "bf16"
+    opt: torch.optim.Optimizer
+    rng: torch.Generator          # the shuffling and augmentation generator
+    x: torch.Tensor               # (N, C, H, W) uint8 training images on the device
+    y: torch.Tensor               # (N,) labels
+    xv: torch.Tensor | None       # validation images and labels
+    yv: torch.Tensor | None
+    steps: int                    # optimizer steps per epoch
+    lr_factors: list[float]       # the schedule's multiplier at every step of the whole training
+    pad: int                      # --augment shift: pixels of padding for the random crop (0: no shift)
+    cut: int                      # --augment ...cutout: side of the square cut out (0: none)
+    flips: torch.Tensor | None    # (N,) bool: the images mirrored in even epochs (odd: the others)
+    lookahead: Lookahead | None
+    folder: RunFolder | None
+    history: list[dict]
+    best_loss: float = math.inf
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    start: int = 0
+
+
+def _set_up(model, data, val, cfg: TrainConfig, ranks: Ranks, run_dir, resume: bool) -> _Training:
+    """Split off validation, put data and net on the device, make the optimizer, restore a checkpoint."""
+    device = ranks.device
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
-
     if val is None and cfg.val_fraction > 0 and len(data) >= 10:
         tr_idx, va_idx = split_indices(data.labels, cfg.val_fraction, cfg.seed)
         data, val = data.subset(tr_idx), data.subset(va_idx)
     x = to_nchw(data.images).to(device)  # (N, C, H, W) uint8
-    y = torch.from_numpy(data.labels).to(device)
-    xv = to_nchw(val.images).to(device) if val is not None else None
-    yv = torch.from_numpy(val.labels).to(device) if val is not None else None
-
     net = model.net.to(device)
     # Convs and pools in channels_last layout ((N, H, W, C) in memory) skip oneDNN's reorders: training
     # steps of the conv nets run up to 1.44x faster on the CPU (benchmarks/train_layout.py). Undone at the end.
@@ -215,122 +193,166 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     net.to(memory_format=fmt)
     opt = make_optimizer(net, cfg)
     steps = math.ceil(len(x) / cfg.batch_size)
-    history: list[dict] = []
-    best_loss, best_state, bad_epochs, start = math.inf, None, 0, 0
-    lookahead = Lookahead(net, cfg.epochs * steps) if cfg.lookahead else None
+    total = cfg.epochs * steps
+    side = x.shape[-1]
+    pad = (cfg.shift if cfg.shift is not None else max(1, side // 8)) if "shift" in cfg.augment else 0
     flips = None  # each image is mirrored in every other epoch: a fixed half in the even epochs, the rest in the
     if "flip" in cfg.augment:  # odd ones (airbench's derandomized flip), a mask drawn from the seed alone
         flips = torch.rand(len(x), generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device) < 0.5
+    t = _Training(
+        model=model, cfg=cfg, ranks=ranks, net=net, train_net=net, fmt=fmt,
+        precision=resolve_precision(cfg.precision, device), opt=opt, rng=rng,
+        x=x, y=torch.from_numpy(data.labels).to(device),
+        xv=to_nchw(val.images).to(device) if val is not None else None,
+        yv=torch.from_numpy(val.labels).to(device) if val is not None else None,
+        steps=steps, lr_factors=[lr_factor(cfg.schedule, s, total) for s in range(total)],
+        pad=pad, cut=3 * side // 8 if "cutout" in cfg.augment else 0,  # cutout: 12 px for 32x32 images
+        flips=flips, lookahead=Lookahead(net, total) if cfg.lookahead else None,
+        folder=RunFolder(run_dir) if run_dir is not None else None, history=[])
     if resume:
-        if run_dir is None:
-            raise SeethroughError("--resume needs a run folder")
-        info, best_state = load_checkpoint(run_dir, net, opt, rng, lookahead)
-        history, best_loss, bad_epochs = info["history"], info["best_loss"], info["bad_epochs"]
-        start = info["epoch"] + 1
-        if info.get("stopped"):
-            start = cfg.epochs
-    if dd.rank > 0:  # distributed: the other ranks draw their own dropout masks
-        torch.manual_seed(cfg.seed + 1000 * start + dd.rank)
-    train_net = dd.wrap(training_view(net))  # the same parameters (see .view); DDP averages the ranks' gradients
-    model.meta["train"] = {**asdict(cfg), "precision_used": precision}
-
-    with _Progress(progress and dd.rank == 0, cfg.epochs, steps * cfg.epochs) as bar:
-        for epoch in range(start, cfg.epochs):
-            net.train()
-            t0, seen = time.perf_counter(), 0
-            # running sums stay on the device: a .item() per step would wait for every step to finish
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            perm = torch.randperm(len(x), generator=rng).to(device)
-            for step in range(steps):
-                factor = lr_factor(cfg.schedule, epoch * steps + step, cfg.epochs * steps)
-                for g in opt.param_groups:
-                    g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * factor
-                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                xb = model.prepare(x[idx])  # (B, C, H, W) float
-                if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the images
-                    side = xb.shape[-1]
-                    pad = (cfg.shift if cfg.shift is not None else max(1, side // 8)) if "shift" in cfg.augment else 0
-                    cut = 3 * side // 8 if "cutout" in cfg.augment else 0  # 12 px for 32x32 images
-                    flip = flips[idx] ^ bool(epoch % 2) if flips is not None else None
-                    xb = augment(xb, rng, pad=pad, flip=flip, cutout=cut)
-                batch = len(idx)
-                if dd.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
-                    xb, idx = dd.part(xb), dd.part(idx)
-                with autocast(precision, device):  # bf16: convs and linear layers in bfloat16
-                    out = train_net(xb.contiguous(memory_format=fmt)).float()
-                if dd.active:  # distributed: this rank's share of the batch's mean loss; DDP averages the ranks
-                    loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing,
-                                           reduction="sum") * (dd.world / batch)
-                else:
-                    loss = F.cross_entropy(out, y[idx], label_smoothing=cfg.label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if lookahead is not None:
-                    lookahead.step(net, epoch * steps + step + 1)
-                seen += len(idx)
-                loss_sum += loss.detach().double() * (batch / dd.world)  # this rank's part of the loss sum
-                correct += (out.detach().argmax(1) == y[idx]).sum()
-                if bar.bar is not None and (step % 20 == 19 or step == steps - 1):
-                    bar.update(epoch, step + 1, steps, loss=loss_sum.item() / seen, acc=correct.item() / seen,
-                               ips=seen / (time.perf_counter() - t0))
-            loss_sum, correct = loss_sum.item(), correct.item()
-            if dd.active:  # distributed: totals over all ranks
-                loss_sum, correct, seen = dd.all_sum(loss_sum, correct, seen)
-            row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                   "lr": opt.param_groups[0]["lr"]}
-            if xv is not None:
-                row["val_loss"], row["val_acc"] = dd.evaluate(evaluate_tensors, model, xv, yv)  # split over ranks
-            row["seconds"] = time.perf_counter() - t0
-            row["images_per_s"] = seen / row["seconds"]
-            history.append(row)
-            bar.log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()))
-
-            stop = False
-            if xv is not None and cfg.patience is not None:
-                if row["val_loss"] < best_loss - 1e-6:
-                    best_loss, bad_epochs = row["val_loss"], 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    bad_epochs += 1
-                    stop = bad_epochs >= cfg.patience
-            if on_epoch is not None and dd.rank == 0:  # distributed: rank 0 alone writes
-                on_epoch(epoch, model)
-            if run_dir is not None and dd.rank == 0:
-                info = {"epoch": epoch, "history": history, "best_loss": best_loss,
-                        "bad_epochs": bad_epochs, "stopped": stop}
-                save_checkpoint(run_dir, net, opt, rng, info, best_state, lookahead)
-                write_metrics(run_dir, history)
-                model.save(run_dir)
-            if stop:
-                bar.log(f"early stopping: validation loss has not improved for {cfg.patience} epochs")
-                break
-
-    if lookahead is not None:
-        lookahead.finish(net)
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.to(memory_format=torch.contiguous_format).eval()
-    if run_dir is not None and dd.rank == 0:
-        write_metrics(run_dir, history)
-        model.save(run_dir)
-    return history
+        _restore(t)
+    if ranks.rank > 0:  # distributed: the other ranks draw their own dropout masks
+        torch.manual_seed(cfg.seed + 1000 * t.start + ranks.rank)
+    t.train_net = ranks.wrap(training_view(net))  # the same parameters (see .view); DDP averages the ranks' gradients
+    model.meta["train"] = {**asdict(cfg), "precision_used": t.precision}
+    return t
 
 
-def write_metrics(run_dir, history: list[dict]) -> None:
-    import json
+def _restore(t: _Training) -> None:
+    """Continue from the run folder's checkpoint (a folder without one starts from the beginning)."""
+    if t.folder is None:
+        raise SeethroughError("--resume needs a run folder")
+    info, t.best_state = load_checkpoint(t.folder.path, t.net, t.opt, t.rng, t.lookahead)
+    t.history, t.best_loss, t.bad_epochs = info["history"], info["best_loss"], info["bad_epochs"]
+    t.start = t.cfg.epochs if info.get("stopped") else info["epoch"] + 1
 
-    _io.write_text(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+def _train_epoch(t: _Training, epoch: int, bar: _Progress, stop=None) -> dict:
+    """One pass over the shuffled training images; returns the epoch's metrics row."""
+    cfg, ranks, device = t.cfg, t.ranks, t.ranks.device
+    t.net.train()
+    t0, seen = time.perf_counter(), 0
+    # running sums stay on the device: a .item() per step would wait for every step to finish
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    perm = torch.randperm(len(t.x), generator=t.rng).to(device)
+    for step in range(t.steps):
+        if stop is not None and stop.is_set():
+            raise TrainingStopped("training was cancelled")
+        factor = t.lr_factors[epoch * t.steps + step]
+        for g in t.opt.param_groups:
+            g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * factor
+        idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        xb = t.model.prepare(t.x[idx])  # (B, C, H, W) float
+        if cfg.augment != "none":  # shift: random crop of a padded copy; flip: mirror half the images
+            flip = t.flips[idx] ^ bool(epoch % 2) if t.flips is not None else None
+            xb = augment(xb, t.rng, pad=t.pad, flip=flip, cutout=t.cut)
+        batch = len(idx)
+        if ranks.active:  # distributed: this rank's rows (augmented as a whole, so rng stays the same on all)
+            xb, idx = ranks.part(xb), ranks.part(idx)
+        with autocast(t.precision, device):  # bf16: convs and linear layers in bfloat16
+            out = t.train_net(xb.contiguous(memory_format=t.fmt)).float()
+        if ranks.active:  # distributed: this rank's share of the batch's mean loss; DDP averages the ranks
+            loss = F.cross_entropy(out, t.y[idx], label_smoothing=cfg.label_smoothing,
+                                   reduction="sum") * (ranks.world / batch)
+        else:
+            loss = F.cross_entropy(out, t.y[idx], label_smoothing=cfg.label_smoothing)
+        t.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        t.opt.step()
+        if t.lookahead is not None:
+            t.lookahead.step(t.net, epoch * t.steps + step + 1)
+        seen += len(idx)
+        loss_sum += loss.detach().double() * (batch / ranks.world)  # this rank's part of the loss sum
+        correct += (out.detach().argmax(1) == t.y[idx]).sum()
+        if bar.bar is not None and (step % 20 == 19 or step == t.steps - 1):
+            bar.update(epoch, step + 1, t.steps, loss=loss_sum.item() / seen, acc=correct.item() / seen,
+                       ips=seen / (time.perf_counter() - t0))
+    loss_sum, correct = loss_sum.item(), correct.item()
+    if ranks.active:  # distributed: totals over all ranks
+        loss_sum, correct, seen = ranks.all_sum(loss_sum, correct, seen)
+    row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+           "lr": t.opt.param_groups[0]["lr"]}
+    if t.xv is not None:
+        row["val_loss"], row["val_acc"] = ranks.evaluate(evaluate_tensors, t.model, t.xv, t.yv)  # split over ranks
+    row["seconds"] = time.perf_counter() - t0
+    row["images_per_s"] = seen / row["seconds"]
+    return row
+
+
+def _after_epoch(t: _Training, epoch: int, row: dict, on_epoch, on_metrics) -> bool:
+    """Early stopping, the epoch callback and the run folder's files; True when training should stop."""
+    t.history.append(row)
+    stop = False
+    if t.xv is not None and t.cfg.patience is not None:
+        if row["val_loss"] < t.best_loss - 1e-6:
+            t.best_loss, t.bad_epochs = row["val_loss"], 0
+            t.best_state = copy.deepcopy(t.net.state_dict())
+        else:
+            t.bad_epochs += 1
+            stop = t.bad_epochs >= t.cfg.patience
+    if t.ranks.rank == 0:  # distributed: rank 0 alone calls back and writes
+        if on_epoch is not None:
+            on_epoch(epoch, t.model)
+        if on_metrics is not None:
+            on_metrics(row)
+        if t.folder is not None:
+            info = {"epoch": epoch, "history": t.history, "best_loss": t.best_loss,
+                    "bad_epochs": t.bad_epochs, "stopped": stop}
+            save_checkpoint(t.folder.path, t.net, t.opt, t.rng, info, t.best_state, t.lookahead)
+            t.folder.write_metrics(t.history)
+            t.model.save(t.folder.path)
+    return stop
+
+
+def _finish(t: _Training) -> None:
+    """The weights to keep (Lookahead's slow ones, early stopping's best), back in the default layout."""
+    if t.lookahead is not None:
+        t.lookahead.finish(t.net)
+    if t.best_state is not None:
+        t.net.load_state_dict(t.best_state)
+    t.net.to(memory_format=torch.contiguous_format).eval()
+    if t.folder is not None and t.ranks.rank == 0:
+        t.folder.write_metrics(t.history)
+        t.model.save(t.folder.path)
+
+
+def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = None, *,
+        val: ImageDataset | None = None, run_dir=None, resume: bool = False,
+        progress: bool = False, on_epoch=None, on_metrics=None, stop=None) -> list[dict]:
+    """Train ``model`` on ``data``; return the per-epoch metrics.
+
+    A validation part of ``config.val_fraction`` is split off ``data`` (stratified,
+    by ``config.seed``) unless ``val`` is given. With ``run_dir``, the weights,
+    model.json, metrics.jsonl and a checkpoint are written after every epoch, and
+    ``resume=True`` continues from that checkpoint. ``on_epoch(epoch, model)`` is
+    called after each epoch (used for snapshots), ``on_metrics(row)`` with its metrics row
+    (live progress); setting the
+    ``threading.Event`` ``stop`` ends training at the next step with
+    :class:`~seethrough.errors.TrainingStopped` (the last complete epoch stays on disk).
+
+    Under ``torchrun`` (``$WORLD_SIZE > 1``) every process trains its part of each
+    batch with DistributedDataParallel (see :mod:`.distributed`); only rank 0 shows
+    progress, calls ``on_epoch`` and writes ``run_dir``.
+    """
+    cfg = (config or TrainConfig()).check()
+    with process_group(resolve_device(cfg.device)) as ranks:  # one process, or this rank of torchrun's group
+        t = _set_up(model, data, val, cfg, ranks, run_dir, resume)
+        with _Progress(progress and ranks.rank == 0, cfg.epochs, t.steps * cfg.epochs) as bar:
+            for epoch in range(t.start, cfg.epochs):
+                row = _train_epoch(t, epoch, bar, stop)
+                stopping = _after_epoch(t, epoch, row, on_epoch, on_metrics)
+                bar.epoch_done(row, epoch + 1 - t.start, cfg.epochs - epoch - 1)
+                if stopping:
+                    bar.log(f"early stopping: validation loss has not improved for {cfg.patience} epochs")
+                    break
+        _finish(t)
+    return t.history
 
 
 def read_metrics(run_dir) -> list[dict]:
-    import json
-
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The per-epoch metrics a run folder holds (``[]`` when it has none)."""
+    return RunFolder(run_dir).read_metrics()
 
 
 def new_model(model_name, data: ImageDataset, *, normalize: str = "standard", seed: int = 0,

@@ -4,9 +4,9 @@ Each run folder given to ``seethrough serve`` gets an id made from its folder na
 (``logreg``, ``smallcnn``, a ``-2`` suffix when two share a name). Requests name a run
 by that id only, so no part of a request is ever joined to a filesystem path.
 
-A run's test images come from the data set its model.json names (``data``, else
-``dataset``), loaded with :func:`seethrough.data.load_splits` the first time they are
-asked for and kept in memory.
+A run's test images come from the data set its model.json names, loaded with
+:func:`seethrough.run.load_test_split` (as ``evaluate`` and ``report`` load them) the first
+time they are asked for and kept in memory.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
-from ..data import ImageDataset, load_splits
+from ..data import ImageDataset
 from ..errors import DataError, RunError, SeethroughError
-from ..models import count_params, describe
+from ..models import count_params, describe, has_conv
+from ..run import load_test_split
 from ..trained import TrainedModel
 
 
@@ -37,23 +37,14 @@ class Run:
     def layers(self) -> list[dict]:
         return describe(self.model.spec, self.model.in_chw)
 
-    @property
-    def source(self) -> str | None:
-        """The data set name or folder the run was trained on, as model.json records it."""
-        meta = self.model.meta
-        src = meta.get("data") or meta.get("dataset")
-        if isinstance(src, str) and src.startswith("folder:"):
-            src = src[len("folder:"):]
-        return src if isinstance(src, str) and src else None
-
     def summary(self) -> dict:
         m = self.model
         h, w, c = m.input_shape
         kinds = [l.kind for l in m.spec]
-        return {"id": self.id, "name": self.folder.name, "model": m.meta.get("model", "custom"),
-                "dataset": m.meta.get("dataset"), "input_shape": [h, w, c], "class_names": m.class_names,
+        return {"id": self.id, "name": self.folder.name, "model": m.facts.model,
+                "dataset": m.facts.dataset, "input_shape": [h, w, c], "class_names": m.class_names,
                 "params": count_params(m.spec, m.in_chw), "n_layers": len(m.spec),
-                "has_conv": "conv" in kinds, "linear_weights": kinds[:2] == ["flatten", "linear"]}
+                "has_conv": has_conv(m.spec), "linear_weights": kinds[:2] == ["flatten", "linear"]}
 
 
 class RunStore:
@@ -90,17 +81,7 @@ class RunStore:
             return run._test
 
     def _load_test(self, run: Run) -> ImageDataset:
-        source = run.source
-        if source is None:
-            raise DataError("model.json does not say which data set it was trained on")
-        meta = run.model.meta
-        size = (meta.get("data_options") or {}).get("size")
-        seed = (meta.get("train") or {}).get("seed", 0)
-        test = load_splits(source, data_dir=self.data_dir, size=size, seed=seed, download=False)["test"]
-        if test.image_shape != run.model.input_shape:  # e.g. a folder loaded at another size
-            test = ImageDataset(np.stack([run.model.to_input(im) for im in test.images]), test.labels,
-                                test.class_names, test.name)
-        return test
+        return load_test_split(run.model, data_dir=self.data_dir, download=False)
 
 
 def _slug(name: str) -> str:

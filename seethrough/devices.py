@@ -1,4 +1,8 @@
-"""Mixed precision: run the convolutions and matrix products in bfloat16 where the hardware does it natively.
+"""Where and in what precision a network runs: the device (cpu, cuda, auto) and bf16 mixed precision.
+
+Device: ``resolve_device("auto")`` is the GPU when there is one, else the CPU.
+
+Mixed precision: run the convolutions and matrix products in bfloat16 where the hardware does it natively.
 
 ``--precision bf16`` trains under :func:`torch.autocast`: convs and linear layers take bfloat16
 inputs and weights (8 bits of mantissa instead of 23) and accumulate in float32; the weights, the
@@ -14,9 +18,19 @@ import contextlib
 
 import torch
 
-from ..errors import SeethroughError
+from .config import PRECISIONS
+from .errors import SeethroughError
 
-PRECISIONS = ("fp32", "bf16", "auto")
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """The torch device ``device`` ("cpu", "cuda", "cuda:N" or "auto") names; SeethroughError if it is not here."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise SeethroughError(f"--device must be cpu, cuda or auto, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SeethroughError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
+    return torch.device(device)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -21,9 +21,9 @@ from safetensors.numpy import load_file, save_file
 
 from .. import _io
 from ..errors import RunError
-from ..explain.views import feature_maps
+from ..run import SNAPSHOTS as FOLDER
+from .views import feature_maps
 
-FOLDER = "snapshots"
 
 
 def first_layer_weights(model) -> tuple[str, str, np.ndarray]:
