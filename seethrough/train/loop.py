@@ -119,7 +119,8 @@ class _Progress:
         if not self.bar:
             return
         per_epoch = (time.perf_counter() - self.t0) / max(1, done)
-        self.log(format_row(row) + f"  ~{left * per_epoch:.0f} s left")
+        rest = format_row({k: v for k, v in row.items() if k != "epoch"})
+        self.log(f"epoch {row['epoch']}/{self.epochs}  {rest}" + (f"  ~{left * per_epoch:.0f} s left" if left else ""))
 
     def log(self, text: str):
         if self.bar:
