@@ -326,6 +326,7 @@ def test_serve_binds_loopback_by_default(web_runs, monkeypatch):
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    monkeypatch.setattr("seethrough.web.budget.map_large_blocks", lambda: True)  # not in the test process
     r = CliRunner().invoke(cli, ["serve", str(web_runs["logreg"]), "--port", "8123"])
     assert r.exit_code == 0, r.output
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
