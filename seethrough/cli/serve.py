@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from .app import cli, console
+from .app import cli, console, examples
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "seethrough serve runs/digits-logreg runs/digits-smallcnn",
+    "seethrough serve runs/my-run --port 8080 --max-memory-mb 512"))
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but 127.0.0.1 lets other machines use the page.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @click.option("--data-dir", type=click.Path(), help="Folder holding data sets (for the test images).")
 @click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0.01),
               help="Largest image file accepted, in megabytes.")
