@@ -44,7 +44,7 @@ def wait_for(client, job_id, timeout=120):
 @pytest.fixture
 def client(tmp_path):
     app = create_app([], workspace=tmp_path / "ws", limits=Limits(images_per_class=30, queued_trainings=2))
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield c
 
 
@@ -111,7 +111,7 @@ def test_each_limit_is_named_and_nothing_stored_is_lost(tmp_path):
                     queued_trainings=0)
     app = create_app([], workspace=tmp_path / "ws", limits=limits)
     pngs = shape_pngs(6)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         for name in ("circle", "square"):
             assert c.post("/api/workspace/classes", data={"name": name}).status_code == 200
         r = c.post("/api/workspace/classes", data={"name": "triangle"})
