@@ -81,7 +81,8 @@ def test_notebook_runs(name, tmp_path, monkeypatch, request):
     inject(nb, values)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     # decoded image folders (CIFAR-10's 60,000 JPEGs) are kept between test runs, beside pytest's own cache
-    monkeypatch.setenv("SEETHROUGH_CACHE", str(request.config.cache.mkdir("seethrough-decoded")))
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider: a fresh folder then
+    monkeypatch.setenv("SEETHROUGH_CACHE", str(cache.mkdir("seethrough-decoded") if cache else tmp_path / "decoded"))
     # one thread per kernel: these small trainings gain nothing from more, and on a busy machine
     # threads waiting for each other make them many times slower
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

@@ -90,7 +90,7 @@ def test_batchnorm_spec_trained_in_torch_matches_in_numpy(tmp_path, tiny_images)
 def test_whole_network_gradients_match_autograd(spec):
     """One training-mode forward and backward of a whole network, float64, every parameter."""
     in_shape = (3, 16, 16) if spec == BN_SPEC else (3, 32, 32)
-    layers = create_spec(spec, in_shape, 4)
+    layers = create_spec(spec, in_shape, 3)  # BN_SPEC ends in 3 scores; the labels below are 0..2
     tnet = build_torch(layers, in_shape).double()
     tnet.eval() if spec == BN_SPEC else tnet.train()  # dropout off so the two draws agree
     net = Net(layers, in_shape, dtype=np.float64)

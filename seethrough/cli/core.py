@@ -163,8 +163,8 @@ def _print_calibration(ev) -> None:
         console.print(f"calibration: temperature {ev.temperature:.3f} (fitted on the validation split); test ECE "
                       f"{ev.ece_uncalibrated:.4f} before, {ev.ece:.4f} after", soft_wrap=True)
     else:
-        console.print(f"calibration: no temperature fitted (no validation split); test ECE {ev.ece:.4f}",
-                      soft_wrap=True)
+        console.print(f"calibration: temperature 1 (none fitted: no validation split, or no error in it to fit); "
+                      f"test ECE {ev.ece:.4f}", soft_wrap=True)
     if ev.unfamiliar is not None:
         console.print(f"unfamiliar: {int(ev.unfamiliar.sum())} of {len(ev.unfamiliar)} test images marked "
                       "(the threshold marks 5 % of the validation images)", soft_wrap=True)
