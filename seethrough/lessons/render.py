@@ -43,7 +43,7 @@ def _rich_block(block):
     if isinstance(block, Table):
         t = RichTable(title=block.title or None, box=box.SIMPLE_HEAD, title_style="bold")
         for h in block.header:
-            t.add_column(h)
+            t.add_column(h, overflow="fold")  # a long name wraps, never cut
         for r in block.rows:
             t.add_row(*(str(c) for c in r))
         return t
