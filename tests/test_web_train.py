@@ -260,3 +260,28 @@ def test_an_empty_workspace_trains_the_demos_digit_models(client, monkeypatch):
     assert set(models) == {"digits-logreg", "digits-smallcnn"}
     for run_id in models:  # their test split is the bundled digits': the page's test images work
         assert client.get(f"/api/models/{run_id}/test-images").json()["n"] == 450
+
+
+def test_a_page_training_starts_from_the_bundled_network_or_a_served_run(client):
+    import json
+
+    shapes = shape_pngs(8, side=32)
+    for name in ("circle", "square"):
+        client.post("/api/workspace/classes", data={"name": name})
+        client.post(f"/api/workspace/classes/{name}/images", files=files(shapes[name]))
+    offered = [m["name"] for m in client.get("/api/workspace").json()["models"]]
+    assert "cifar10" in offered and "cifar10-head" in offered
+    assert client.post("/api/trainings", data={"model": "run:nothing", "epochs": 1, "size": 32}).status_code == 400
+    first = wait_for(client, client.post("/api/trainings", data={"model": "cifar10-head", "epochs": 1,
+                                                                  "size": 32}).json()["id"])
+    assert first["status"] == "done", first["message"]
+    (run_id,) = first["runs"]
+    folder = client.app.state.store.get(run_id).folder
+    info = json.loads((folder / "model.json").read_text())
+    assert info["init_from"]["source"] == "cifar10" and info["frozen"]  # the copied layers stayed fixed
+    assert f"run:{run_id}" in [m["name"] for m in client.get("/api/workspace").json()["models"]]
+    second = wait_for(client, client.post("/api/trainings", data={"model": f"run:{run_id}", "epochs": 1,
+                                                                   "size": 32}).json()["id"])
+    assert second["status"] == "done", second["message"]
+    info = json.loads((client.app.state.store.get(second["runs"][0]).folder / "model.json").read_text())
+    assert info["init_from"]["source"] == str(folder.resolve())

@@ -89,7 +89,7 @@ def _read_all(request: Request, files: list[UploadFile]) -> list[tuple[bytes, st
 def workspace(request: Request) -> dict:
     ws = _ws(request)
     return {**ws.summary(), "folder": str(ws.root), "runs": len(ws.run_folders()),
-            "models": [{"name": k, "label": v["label"]} for k, v in MODELS.items()], "sizes": list(SIZES),
+            "models": training.model_choices(request.app.state.store), "sizes": list(SIZES),
             "demo_epochs": training.DEMO_EPOCHS}
 
 
@@ -139,7 +139,8 @@ def trainings(request: Request) -> list[dict]:
 
 
 @router.post("/trainings", summary="Train on the page's data set (or the demo's digits)")
-def start_training(request: Request, model: str = Form("smallcnn", description=f"One of {', '.join(MODELS)}."),
+def start_training(request: Request, model: str = Form("smallcnn", description=f"One of {', '.join(MODELS)}, "
+                                                     "or run:ID to start from a served run's layers."),
                    epochs: int = Form(20, description="Passes over the training images."),
                    size: int = Form(64, description=f"Images are resized to size x size: {SIZES}."),
                    demo: bool = Form(False, description="Train the demo's two digit models instead.")) -> dict:
@@ -150,7 +151,7 @@ def start_training(request: Request, model: str = Form("smallcnn", description=f
     if demo:
         job = queue.submit("demo", {"model": "logreg, smallcnn", "data": "digits"}, epochs=2 * training.DEMO_EPOCHS)
     else:
-        req = check_request(model, epochs, size)
+        req = check_request(model, epochs, size, request.app.state.store)
         check_dataset(ws)  # refused now rather than after waiting in line
         job = queue.submit("train", req, epochs=req["epochs"])
     return queue.snapshot(job)

@@ -17,9 +17,14 @@ function renderWorkspace() {
     `${(lim.workspace_bytes / 1048576).toFixed(0)} MB, up to ${lim.images_per_class} images a class)`;
   $("#demo-offer").hidden = !(state.models.length === 0 && ws.classes.length === 0);
   $("#classes").replaceChildren(...ws.classes.map(classCard));
-  if (!$("#train-model").options.length) {
-    $("#train-model").replaceChildren(...ws.models.map((m) => el("option", { value: m.name }, `${m.name} (${m.label})`)));
-    $("#train-model").value = "smallcnn";
+  const pick = $("#train-model"), names = ws.models.map((m) => m.name).join("|");
+  if (pick.dataset.names !== names) {  // new runs to start from: the list again, the choice kept
+    const chosen = pick.value || "smallcnn";
+    pick.replaceChildren(...ws.models.map((m) => el("option", { value: m.name }, `${m.name} (${m.label})`)));
+    pick.value = ws.models.some((m) => m.name === chosen) ? chosen : "smallcnn";
+    pick.dataset.names = names;
+  }
+  if (!$("#train-size").options.length) {
     $("#train-size").replaceChildren(...ws.sizes.map((s) => el("option", { value: s }, `${s}x${s}`)));
     $("#train-size").value = "64";
   }
