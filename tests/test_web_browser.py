@@ -39,13 +39,10 @@ def find_chromium() -> str:
                 "make test) could not install it: it needs root and apt-get (apt-get install -y chromium)")
 
 
-@pytest.fixture(scope="module")
-def server_url(web_runs):  # noqa: F811
+def serve(app):
+    """Run ``app`` on a free loopback port in a thread; returns (url, stop)."""
     import uvicorn
 
-    from seethrough.web import create_app
-
-    app = create_app([web_runs["cnn"], web_runs["logreg"]])
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # a free port, held from now on: no race with other processes
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
@@ -56,10 +53,22 @@ def server_url(web_runs):  # noqa: F811
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the web server did not start within 20 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+
+    def stop():
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+@pytest.fixture(scope="module")
+def server_url(web_runs):  # noqa: F811
+    from seethrough.web import create_app
+
+    url, stop = serve(create_app([web_runs["cnn"], web_runs["logreg"]]))
+    yield url
+    stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ folder as a zip, which the library loads. A second test checks the explorer's fi
 
 from __future__ import annotations
 
-import socket
-import threading
 import re
 import time
 import zipfile
@@ -26,6 +24,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 from shapes import shape_pngs  # noqa: E402
 from test_web_api import web_runs  # noqa: E402,F401  (the session fixture: two runs trained on digits)
 from test_web_browser import ARTIFACTS, CHROMIUM_ARGS, find_chromium  # noqa: E402
+from test_web_browser import serve as serve_app  # noqa: E402
 
 from seethrough.trained import TrainedModel  # noqa: E402
 
@@ -50,26 +49,8 @@ class StrictCSP:
 
 
 def serve(app):
-    """Run ``app`` on a free loopback port in a thread; returns (url, stop)."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(StrictCSP(app), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the web server did not start within 20 s")
-        time.sleep(0.05)
-
-    def stop():
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
-
-    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+    """Run ``app`` under the strict CSP on a free loopback port in a thread; returns (url, stop)."""
+    return serve_app(StrictCSP(app))
 
 
 def open_page(p, url, width=1300, height=1800):
