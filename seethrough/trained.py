@@ -95,7 +95,7 @@ class TrainedModel:
         return (c, h, w)
 
     def _repr_html_(self) -> str:  # the layer table in a notebook
-        from .display import model_html; return model_html(self)  # noqa: E702
+        return model_html(self)
 
     @property
     def device(self) -> torch.device:
@@ -300,3 +300,22 @@ def predict_tta(model, images: np.ndarray, batch_size: int = 1000, views: str = 
         copies += [c[:, :, ::-1] for c in copies]
     probs = sum(torch.from_numpy(model.logits(np.ascontiguousarray(c), batch_size)).softmax(1) for c in copies)
     return (probs / len(copies)).numpy()
+
+
+# ---------------------------------------------------------------------- in a notebook
+def model_html(model) -> str:
+    """A TrainedModel as its layer table, with the input and the parameter count."""
+    from .htmlparts import esc, table, wrap
+    from .models.spec import describe
+
+    rows = describe(model.spec, model.in_chw)
+    total = sum(r["params"] for r in rows)
+    h, w, c = model.input_shape
+    body = [[r["name"], r["layer"], " x ".join(map(str, r["output_shape"])), f"{r['params']:,}"] for r in rows]
+    name = model.meta.get("model", "custom")
+    data = model.meta.get("dataset")
+    head = (f"<h3>TrainedModel: {esc(name)}</h3><p class=\"note\">input {h}x{w}x{c}"
+            f"{', trained on ' + esc(data) if data else ''}; {len(model.class_names)} classes: "
+            f"{esc(', '.join(model.class_names[:12]))}{' ...' if len(model.class_names) > 12 else ''}</p>")
+    return wrap(head, table(["layer", "spec", "output (C x H x W)", "parameters"], body),
+                 f'<p class="note">{total:,} parameters in all</p>')

@@ -95,4 +95,4 @@ class ImageDataset:
                 f"classes={self.n_classes})")
 
     def _repr_html_(self) -> str:  # sample images per class in a notebook
-        from ..display import dataset_html; return dataset_html(self)  # noqa: E702
+        from .preview import dataset_html; return dataset_html(self)  # noqa: E702

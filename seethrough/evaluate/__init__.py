@@ -56,7 +56,7 @@ class Evaluation:
         return out
 
     def _repr_html_(self) -> str:  # accuracy, per-class table, confusion matrix in a notebook
-        from ..display import evaluation_html; return evaluation_html(self)  # noqa: E702
+        return evaluation_html(self)
 
 
 def evaluate_predictions(y_true, proba, class_names) -> Evaluation:
@@ -80,6 +80,26 @@ def evaluate(model: TrainedModel, data: ImageDataset) -> Evaluation:
     ev.ece_uncalibrated = expected_calibration_error(ev.proba_uncalibrated, ev.y_true)
     ev.unfamiliar = is_unfamiliar(z, model.meta.get("unfamiliar"))
     return ev
+
+
+# ---------------------------------------------------------------------- in a notebook
+def confusion_png(cm: np.ndarray, class_names: list[str]) -> bytes:
+    from ..viz.figures import confusion_figure, fig_to_png
+
+    return fig_to_png(confusion_figure(cm, class_names), dpi=80)
+
+
+def evaluation_html(ev) -> str:
+    """An Evaluation as its accuracy, per-class precision/recall/F1 and the confusion matrix."""
+    from ..htmlparts import image, table, wrap
+
+    rows = [[r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", r["support"]]
+            for r in ev.per_class()]
+    head = (f"<h3>Evaluation: accuracy {ev.accuracy:.2%}</h3><p class=\"note\">{len(ev.y_true):,} images, "
+            f"{int((ev.y_true != ev.y_pred).sum()):,} wrong</p>")
+    table = table(["class", "precision", "recall", "F1", "images"], rows)
+    return wrap(head, f'<div class="row"><div>{table}</div><div>'
+                       f'{image(confusion_png(ev.confusion, ev.class_names), "confusion matrix")}</div></div>')
 
 
 __all__ = ["Evaluation", "evaluate", "evaluate_predictions"]

@@ -66,7 +66,7 @@ class Lesson:
         return self
 
     def _repr_html_(self) -> str:  # the lesson's page in a notebook
-        from ..display import lesson_html; return lesson_html(self)  # noqa: E702
+        from .render import notebook_html; return notebook_html(self)  # noqa: E702
 
 
 def fmt(v, digits: int = 3) -> str:

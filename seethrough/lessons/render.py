@@ -95,3 +95,10 @@ def lesson_html(lesson: Lesson) -> str:
     page = H.page(f"seethrough lesson: {lesson.title}", H.section(lesson.title, body, anchor=lesson.name),
                   subtitle="Every number on this page was computed by seethrough's NumPy engine.")
     return page.replace("</head>", EXTRA_CSS + "</head>", 1)
+
+
+def notebook_html(lesson) -> str:
+    """A lesson's blocks (text, number grids, tables, figures), as its HTML page draws them."""
+    from ..htmlparts import esc, wrap
+
+    return wrap(f"<h3>Lesson: {esc(lesson.title)}</h3>", lesson_body(lesson))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import base64
-import html
+
+from ..htmlparts import esc, html_table, img_src, table  # noqa: F401  (the report uses them by these names)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -19,24 +20,10 @@ figure.thumb figcaption{font-size:.7em;max-width:64px;overflow:hidden;text-overf
 """
 
 
-def esc(text) -> str:
-    return html.escape(str(text))
-
-
 def img(png: bytes, alt: str, caption: str = "") -> str:
     data = base64.b64encode(png).decode()
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
     return f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
-
-
-def img_src(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def section(title: str, *parts: str, anchor: str | None = None) -> str:
@@ -48,17 +35,3 @@ def page(title: str, *sections: str, subtitle: str = "") -> str:
     sub = f'<p class="note">{esc(subtitle)}</p>' if subtitle else ""
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{sub}{''.join(sections)}</body></html>")
-
-
-def html_table(header: list[str], rows: list[list[str]], cell_class=None) -> str:
-    """Like :func:`table` but the cells are HTML already (escape them yourself);
-    ``cell_class(i, j)`` may return a class name for body cell (i, j)."""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = []
-    for i, r in enumerate(rows):
-        cells = []
-        for j, c in enumerate(r):
-            cls = cell_class(i, j) if cell_class else None
-            cells.append(f'<td class="{cls}">{c}</td>' if cls else f"<td>{c}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -347,7 +347,7 @@ def fit(model: TrainedModel, data: ImageDataset, config: TrainConfig | None = No
     cfg = (config or TrainConfig()).check()
     with process_group(resolve_device(cfg.device)) as ranks:  # one process, or this rank of torchrun's group
         t = _set_up(model, data, val, cfg, ranks, run_dir, resume)
-        from ..display import progress_bar  # in a notebook, an HTML bar updated in place
+        from .progress import progress_bar  # in a notebook, an HTML bar updated in place
 
         with progress_bar(progress and ranks.rank == 0, cfg.epochs, t.steps * cfg.epochs, _Progress) as bar:
             for epoch in range(t.start, cfg.epochs):
