@@ -10,6 +10,10 @@ from importlib import import_module
 
 from ..errors import SeethroughError
 from .base import Lesson
+from .render import notebook_html
+
+# In a notebook a lesson draws itself as its page (set here, above both modules: render reads base's blocks).
+Lesson._repr_html_ = notebook_html
 
 LESSONS: dict[str, tuple[str, str]] = {  # name -> (module, one-line summary)
     "padding": ("padding", "a ring of zeros: a 5x5 image becomes 7x7"),

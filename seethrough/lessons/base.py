@@ -65,8 +65,6 @@ class Lesson:
         self.blocks.append(Figure(png, caption, None if path is None else str(path)))
         return self
 
-    def _repr_html_(self) -> str:  # the lesson's page in a notebook
-        from .render import notebook_html; return notebook_html(self)  # noqa: E702
 
 
 def fmt(v, digits: int = 3) -> str:

@@ -20,7 +20,8 @@ from ..data.dataset import ImageDataset, split_indices
 from ..errors import SeethroughError
 from ..config import TrainConfig, unsupported
 from ..run import RunFolder
-from ..train.loop import format_row, lr_factor
+from ..train.loop import lr_factor
+from ..train.progress import format_row
 from ..trained import TrainedModel
 from .bridge import copy_to_torch, prepare, to_numpy
 from .layers import SoftmaxCrossEntropy

@@ -28,6 +28,7 @@ from ..trained import TrainedModel, to_nchw
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import Ranks, process_group
 from .lookahead import Lookahead
+from .progress import epoch_line, format_row
 from .view import training_view
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
@@ -127,31 +128,6 @@ class _Progress:
     def log(self, text: str):
         if self.bar:
             self.bar.console.print(text, highlight=False, soft_wrap=True)
-
-
-def epoch_line(row: dict, epochs: int, seconds_left: float | None) -> str:
-    """The line printed after an epoch: ``epoch 3/10  train_loss ...  ~12 s left`` (the time left when given)."""
-    rest = format_row({k: v for k, v in row.items() if k != "epoch"})
-    return f"epoch {row['epoch']}/{epochs}  {rest}" + (f"  ~{seconds_left:.0f} s left" if seconds_left is not None else "")
-
-
-def format_row(row: dict) -> str:
-    """A metrics row in plain numbers: ``epoch 3/10  train_loss 0.4123  train_acc 88.20 %  ...``."""
-    parts = []
-    for k, v in row.items():
-        if k.endswith("_acc"):
-            parts.append(f"{k} {v:.2%}")
-        elif k == "images_per_s":
-            parts.append(f"{v:,.0f} img/s")
-        elif k == "seconds":
-            parts.append(f"{v:.1f} s")
-        elif k == "lr":  # positional, 4 significant digits: 0.00000007594, not 7.594e-08
-            parts.append(f"lr {np.format_float_positional(v, precision=4, fractional=False, trim='-')}")
-        elif isinstance(v, float):
-            parts.append(f"{k} {v:.4f}")
-        else:
-            parts.append(f"{k} {v}")
-    return "  ".join(parts)
 
 
 @dataclass

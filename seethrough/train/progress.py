@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (rich's test: the IPython shell is a ZMQ one)."""
@@ -71,8 +73,6 @@ class NotebookProgress:
 
     def epoch_done(self, row: dict, done: int, left: int):
         """One plain line for a finished epoch, as in the terminal: its metrics and the time left."""
-        from .loop import epoch_line
-
         per_epoch = (time.perf_counter() - self.t0) / max(1, done)
         self.log(epoch_line(row, self.epochs, left * per_epoch if left else None))
 
@@ -85,3 +85,29 @@ def progress_bar(enabled: bool, epochs: int, steps: int, terminal):
     if enabled and in_notebook():
         return NotebookProgress(epochs, steps)
     return terminal(enabled, epochs, steps)
+
+
+# ---------------------------------------------------------------------- the epoch's line (terminal and notebook)
+def epoch_line(row: dict, epochs: int, seconds_left: float | None) -> str:
+    """The line printed after an epoch: ``epoch 3/10  train_loss ...  ~12 s left`` (the time left when given)."""
+    rest = format_row({k: v for k, v in row.items() if k != "epoch"})
+    return f"epoch {row['epoch']}/{epochs}  {rest}" + (f"  ~{seconds_left:.0f} s left" if seconds_left is not None else "")
+
+
+def format_row(row: dict) -> str:
+    """A metrics row in plain numbers: ``epoch 3/10  train_loss 0.4123  train_acc 88.20 %  ...``."""
+    parts = []
+    for k, v in row.items():
+        if k.endswith("_acc"):
+            parts.append(f"{k} {v:.2%}")
+        elif k == "images_per_s":
+            parts.append(f"{v:,.0f} img/s")
+        elif k == "seconds":
+            parts.append(f"{v:.1f} s")
+        elif k == "lr":  # positional, 4 significant digits: 0.00000007594, not 7.594e-08
+            parts.append(f"lr {np.format_float_positional(v, precision=4, fractional=False, trim='-')}")
+        elif isinstance(v, float):
+            parts.append(f"{k} {v:.4f}")
+        else:
+            parts.append(f"{k} {v}")
+    return "  ".join(parts)
