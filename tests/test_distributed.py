@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _loopback_works() -> bool:
+    """Whether a TCP connection to 127.0.0.1 can be made here (a sandbox with its loopback down cannot)."""
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            with socket.create_connection(server.getsockname(), timeout=2):
+                return True
+    except OSError:
+        return False
+
+
+# The ranks meet over TCP on 127.0.0.1; where that cannot connect, torch's rendezvous would retry for 30 minutes.
+needs_loopback = pytest.mark.skipif(not _loopback_works(), reason="no TCP over 127.0.0.1 on this machine")
+DEADLINE_S = 300  # the two ranks take a few seconds; past this they are stopped and the test fails
+
+
 def _worker(rank: int, world: int, ports: list[int], out: str) -> None:
     """One rank: train 2 epochs into run<rank>, then (again in a group) resume run0 to 3 epochs."""
     torch.set_num_threads(1)
@@ -70,6 +88,15 @@ def _worker(rank: int, world: int, ports: list[int], out: str) -> None:
     (out / f"three-{rank}.json").write_text(json.dumps(history))
 
 
+def _two_ports() -> list[int]:
+    ports = [_free_port()]
+    while len(ports) < 2:
+        port = _free_port()
+        if port != ports[0]:
+            ports.append(port)
+    return ports
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     """The folder the two ranks wrote into (they train twice: fresh, then resumed)."""
@@ -77,7 +104,13 @@ def two_ranks(tmp_path_factory):
     old = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the children
     try:
-        mp.spawn(_worker, args=(2, [_free_port(), _free_port()], str(out)), nprocs=2, join=True)
+        ranks = mp.start_processes(_worker, args=(2, _two_ports(), str(out)), nprocs=2, join=False)
+        deadline = time.monotonic() + DEADLINE_S
+        while not ranks.join(timeout=1):  # raises if a rank failed
+            if time.monotonic() > deadline:
+                for process in ranks.processes:
+                    process.kill()
+                pytest.fail(f"the two ranks had not finished after {DEADLINE_S} s")
     finally:
         if old is None:
             del os.environ["OMP_NUM_THREADS"]
@@ -110,14 +143,17 @@ def _assert_same_training(out: Path, name: str, weights, history):
                 assert mine[key] == pytest.approx(one[key], rel=1e-5, abs=1e-7), key
 
 
+@needs_loopback
 def test_two_processes_train_the_one_process_weights(two_ranks, tmp_path):
     _assert_same_training(two_ranks, "two", *_one_process(tmp_path, resumed=False))
 
 
+@needs_loopback
 def test_every_rank_resumes_from_the_checkpoint(two_ranks, tmp_path):
     _assert_same_training(two_ranks, "three", *_one_process(tmp_path, resumed=True))
 
 
+@needs_loopback
 def test_only_rank_zero_writes_the_run_folder(two_ranks):
     run = two_ranks / "run0"
     names = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
@@ -153,6 +189,7 @@ TORCHRUN = Path(sys.executable).parent / "torchrun"
 
 @pytest.mark.slow
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="no torchrun beside this Python")
+@needs_loopback
 def test_torchrun_trains_digits_into_one_run_folder(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     env.pop("WORLD_SIZE", None)
