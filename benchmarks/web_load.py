@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import io
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
+from _common import served
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -54,12 +53,6 @@ def reset_peak(pid: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def train_default(root: Path) -> Path:
@@ -174,24 +167,9 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = args.runs or [str(train_default(Path(tmp)))]
-        port = free_port()
-        cmd = [sys.executable, "-c", "from seethrough.cli import run; run()", "serve", *runs,
-               "--port", str(port), *(["--max-memory-mb", str(args.max_memory_mb)] if args.max_memory_mb else [])]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if server.poll() is not None:
-                    print(server.stderr.read().decode(), file=sys.stderr)
-                    return 1
-                try:
-                    model_id = httpx.get(f"{base}/api/models", timeout=2).json()[0]["id"]
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("the server did not start within 60 s")
-                    time.sleep(0.2)
+        extra = ["--max-memory-mb", str(args.max_memory_mb)] if args.max_memory_mb else []
+        with served(*runs, *extra) as (base, server):
+            model_id = httpx.get(f"{base}/api/models", timeout=10).json()[0]["id"]
             started = rss_mib(server.pid)
             asyncio.run(burst(base, model_id, uploads(4), args.time_limit))  # warm up, small images
             files = uploads(args.requests, args.case)
@@ -218,9 +196,6 @@ def main(argv=None) -> int:
                     if not r[0]:
                         print(f"  failure: {r[2]}")
                         break
-        finally:
-            server.terminate()
-            server.wait(10)
     return 1 if failed_total else 0
 
 

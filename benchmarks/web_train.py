@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from _common import served
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the generated shapes the tests use
@@ -40,36 +38,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
 def server(workspace: Path, *extra: str):
-    """``seethrough serve`` on a free port with ``workspace``; yields its base URL and process."""
-    port = free_port()
-    cmd = [sys.executable, "-c", "from seethrough.cli import run; run()", "serve", *extra,
-           "--workspace", str(workspace), "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(proc.stderr.read().decode())
-            try:
-                httpx.get(f"{base}/api/workspace", timeout=2).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the server did not start within 60 s")
-                time.sleep(0.2)
-        yield base, proc
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    """``seethrough serve`` with ``workspace`` (see ``_common.served``): yields its base URL and process."""
+    return served(*extra, "--workspace", str(workspace))
 
 
 def build_dataset(base: str, per_class: int, side: int = 64) -> None:

@@ -42,8 +42,9 @@ REPORT = "report.html"
 EXPERIMENTS = "experiments"  # seethrough experiment ...: NAME.json (the table) and NAME.png (its figure)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "data"
+def slug(text: str, fallback: str = "data") -> str:
+    """``text`` as a safe file or id name: runs of other characters become one ``-``; ``fallback`` if nothing is left."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or fallback
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,10 @@ class RunFolder:
 
     def evaluation(self, data: str | None = None) -> Path:
         """evaluation.json for the run's own test split, evaluation-<data>.json for another data set's."""
-        return self.path / (EVALUATION if data is None else f"evaluation-{_slug(Path(str(data)).name)}.json")
+        return self.path / (EVALUATION if data is None else f"evaluation-{slug(Path(str(data)).name)}.json")
 
     def confusion(self, data: str | None = None) -> Path:
-        return self.path / (CONFUSION if data is None else f"confusion-{_slug(Path(str(data)).name)}.png")
+        return self.path / (CONFUSION if data is None else f"confusion-{slug(Path(str(data)).name)}.png")
 
     # ------------------------------------------------------------------ state
     def is_trained(self) -> bool:

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def loopback_works() -> bool:
+    """Whether a TCP connection to 127.0.0.1 can be made here (a sandbox with its loopback down cannot).
+
+    The two-process training tests and the browser tests talk over loopback; where it is down they
+    are skipped (torch's rendezvous would otherwise retry for 30 minutes).
+    """
+    try:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            with socket.create_connection(server.getsockname(), timeout=2):
+                return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
+from conftest import loopback_works
 from seethrough.cli import main
 from seethrough.data import ImageDataset
 from seethrough.train import TrainConfig, fit, new_model
@@ -51,20 +52,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _loopback_works() -> bool:
-    """Whether a TCP connection to 127.0.0.1 can be made here (a sandbox with its loopback down cannot)."""
-    try:
-        with socket.socket() as server:
-            server.bind(("127.0.0.1", 0))
-            server.listen()
-            with socket.create_connection(server.getsockname(), timeout=2):
-                return True
-    except OSError:
-        return False
-
-
-# The ranks meet over TCP on 127.0.0.1; where that cannot connect, torch's rendezvous would retry for 30 minutes.
-needs_loopback = pytest.mark.skipif(not _loopback_works(), reason="no TCP over 127.0.0.1 on this machine")
+needs_loopback = pytest.mark.skipif(not loopback_works(), reason="no TCP over 127.0.0.1 on this machine")
 DEADLINE_S = 300  # the two ranks take a few seconds; past this they are stopped and the test fails
 
 

@@ -90,7 +90,11 @@ def test_notebook_runs(name, tmp_path, monkeypatch, request):
     t0 = time.perf_counter()
     # the kernel talks over Unix sockets in tmp_path, not TCP: no network is needed, loopback included
     kernel = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
-    NotebookClient(nb, km=kernel, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    try:
+        NotebookClient(nb, km=kernel, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:  # a kernel manager passed in is not shut down by nbclient
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
     TIMES[name] = time.perf_counter() - t0
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

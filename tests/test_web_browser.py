@@ -23,6 +23,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 from PIL import Image  # noqa: E402
 from test_web_api import web_runs  # noqa: E402,F401  (the session fixture: two runs trained on digits)
 
+from conftest import loopback_works  # noqa: E402
 from seethrough.data import load_splits  # noqa: E402
 from seethrough.trained import TrainedModel  # noqa: E402
 
@@ -32,6 +33,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def find_chromium() -> str:
+    """Chromium's path; skips the test without it, or without TCP over 127.0.0.1 for the page's server."""
+    if not loopback_works():
+        pytest.skip("no TCP over 127.0.0.1 on this machine: the page's server cannot be reached")
     for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate

@@ -11,7 +11,6 @@ time they are asked for and kept in memory.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 from ..data import ImageDataset
 from ..errors import DataError, RunError, SeethroughError
 from ..models import count_params, describe, has_conv
-from ..run import load_test_split
+from ..run import load_test_split, slug
 from ..trained import TrainedModel
 
 
@@ -69,7 +68,7 @@ class RunStore:
                 return run
         model = TrainedModel.load(folder, device=self.device)
         with self._data_lock:
-            run = Run(_unique_id(_slug(folder.resolve().name), self.runs), folder, model)
+            run = Run(_unique_id(slug(folder.resolve().name, "run"), self.runs), folder, model)
             self.runs = {**self.runs, run.id: run}  # a new dict: a request iterating the old one is unharmed
         return run
 
@@ -93,10 +92,6 @@ class RunStore:
 
     def _load_test(self, run: Run) -> ImageDataset:
         return load_test_split(run.model, data_dir=self.data_dir, download=False)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
 
 
 def _unique_id(base: str, taken) -> str:
