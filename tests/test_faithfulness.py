@@ -100,6 +100,53 @@ def test_road_imputes_the_neighbours_mean_plus_noise():
     assert c.deletion.shape == (2, 5) and np.isfinite(c.deletion).all()
 
 
+def edge_case_masks(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """(1, S, H, W) masks: nothing, everything, all but one pixel (corner, middle), the
+    border only, all but the border, a random half, a random 95 %, one removed pixel."""
+    rng = np.random.default_rng(seed)
+    masks = [np.zeros((h, w), bool), np.ones((h, w), bool)]
+    for i, j in ((0, 0), (h // 2, w // 2)):
+        m = np.ones((h, w), bool)
+        m[i, j] = False
+        masks.append(m)
+    border = np.zeros((h, w), bool)
+    border[[0, -1]] = True
+    border[:, [0, -1]] = True
+    masks += [border, ~border, rng.random((h, w)) < 0.5, rng.random((h, w)) < 0.95]
+    one = np.zeros((h, w), bool)
+    one[h - 1, 1] = True
+    masks.append(one)
+    return torch.as_tensor(np.stack(masks))[None]
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (9, 11, 2), (5, 3, 1)])
+def test_road_conjugate_gradients_agree_with_the_sparse_direct_solve(shape):
+    from seethrough.explain.removal import road_inputs, road_inputs_spsolve
+
+    h, w, c = shape
+    model = random_model(SPEC, shape)
+    x = model.prepare(random_images(2, shape, seed=3)).double()             # (2, C, H, W)
+    masks = torch.cat([edge_case_masks(h, w, 0), edge_case_masks(h, w, 1)])  # (2, S, H, W)
+    ranks = torch.as_tensor(pixel_ranks(np.random.default_rng(4).random((2, h, w))))
+    ranked = ranks[:, None] < torch.tensor([1, h * w // 3, h * w - 1]).view(1, -1, 1, 1)
+    for removed in (masks, ranked, ~ranked):
+        fast = road_inputs(model, x, removed, seed=7)
+        exact = road_inputs_spsolve(model, x, removed, seed=7)
+        np.testing.assert_allclose(fast.numpy(), exact.numpy(), rtol=0, atol=1e-8)
+        kept = ~removed[:, :, None].expand_as(fast)
+        assert torch.equal(fast[kept], x[:, None].expand_as(fast)[kept])  # kept pixels stay exactly
+
+
+def test_road_noise_is_drawn_image_by_image_and_step_by_step():
+    from seethrough.explain.removal import road_noise
+
+    model = random_model(SPEC, (4, 5, 2))
+    rng = np.random.default_rng(3)
+    std = np.full((2, 1, 1), 60.0)
+    expect = [[rng.standard_normal((2, 4, 5)) * 0.01 * 255 / std for _ in range(3)] for _ in range(2)]
+    np.testing.assert_array_equal(road_noise(model, (2, 3, 2, 4, 5), seed=3), np.array(expect))
+
+
 def test_spearman_and_ssim_against_scipy_and_identity():
     from scipy.stats import spearmanr
 
