@@ -100,6 +100,53 @@ def test_road_imputes_the_neighbours_mean_plus_noise():
     assert c.deletion.shape == (2, 5) and np.isfinite(c.deletion).all()
 
 
+def edge_case_masks(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """(1, S, H, W) masks: nothing, everything, all but one pixel (corner, middle), the
+    border only, all but the border, a random half, a random 95 %, one removed pixel."""
+    rng = np.random.default_rng(seed)
+    masks = [np.zeros((h, w), bool), np.ones((h, w), bool)]
+    for i, j in ((0, 0), (h // 2, w // 2)):
+        m = np.ones((h, w), bool)
+        m[i, j] = False
+        masks.append(m)
+    border = np.zeros((h, w), bool)
+    border[[0, -1]] = True
+    border[:, [0, -1]] = True
+    masks += [border, ~border, rng.random((h, w)) < 0.5, rng.random((h, w)) < 0.95]
+    one = np.zeros((h, w), bool)
+    one[h - 1, 1] = True
+    masks.append(one)
+    return torch.as_tensor(np.stack(masks))[None]
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3), (9, 11, 2), (5, 3, 1)])
+def test_road_conjugate_gradients_agree_with_the_sparse_direct_solve(shape):
+    from seethrough.explain.removal import road_inputs, road_inputs_spsolve
+
+    h, w, c = shape
+    model = random_model(SPEC, shape)
+    x = model.prepare(random_images(2, shape, seed=3)).double()             # (2, C, H, W)
+    masks = torch.cat([edge_case_masks(h, w, 0), edge_case_masks(h, w, 1)])  # (2, S, H, W)
+    ranks = torch.as_tensor(pixel_ranks(np.random.default_rng(4).random((2, h, w))))
+    ranked = ranks[:, None] < torch.tensor([1, h * w // 3, h * w - 1]).view(1, -1, 1, 1)
+    for removed in (masks, ranked, ~ranked):
+        fast = road_inputs(model, x, removed, seed=7)
+        exact = road_inputs_spsolve(model, x, removed, seed=7)
+        np.testing.assert_allclose(fast.numpy(), exact.numpy(), rtol=0, atol=1e-8)
+        kept = ~removed[:, :, None].expand_as(fast)
+        assert torch.equal(fast[kept], x[:, None].expand_as(fast)[kept])  # kept pixels stay exactly
+
+
+def test_road_noise_is_drawn_image_by_image_and_step_by_step():
+    from seethrough.explain.removal import road_noise
+
+    model = random_model(SPEC, (4, 5, 2))
+    rng = np.random.default_rng(3)
+    std = np.full((2, 1, 1), 60.0)
+    expect = [[rng.standard_normal((2, 4, 5)) * 0.01 * 255 / std for _ in range(3)] for _ in range(2)]
+    np.testing.assert_array_equal(road_noise(model, (2, 3, 2, 4, 5), seed=3), np.array(expect))
+
+
 def test_spearman_and_ssim_against_scipy_and_identity():
     from scipy.stats import spearmanr
 
@@ -157,3 +204,70 @@ def test_score_rows_for_every_applicable_method():
             assert 0 <= v["deletion"] <= 1 and 0 <= v["insertion"] <= 1 and v["deletion_std"] >= 0
         assert r["randomization"]["verdict"] in ("passes", "fails", "undecided")
     assert rows[-1]["ig"]["max_relative_delta"] <= 0.01 or max(rows[-1]["ig"]["steps"]) == 512
+
+
+def test_shared_forward_equals_each_net_alone():
+    from torch import nn
+
+    from seethrough.explain.base import run_net, shared_forward
+
+    model = random_model(SPEC, (8, 8, 1))
+    copies = [randomized(model, plan, seed) for seed in (0, 1) for plan in (["linear1"], ["conv1", "linear1"])]
+    inplace = nn.Sequential(nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(64, 3))
+    other = nn.Sequential(nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(64, 3))
+    nets = [model.net] + [c.net for c in copies] + [inplace, other]
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        for net, out in zip(nets, shared_forward(nets, x.clone())):
+            torch.testing.assert_close(out, run_net(net, x.clone()))
+    assert copies[0].net.conv1 is model.net.conv1 and copies[0].net.linear1 is not model.net.linear1
+
+
+def test_occlusion_of_several_nets_at_once_equals_one_by_one():
+    from seethrough.explain.occlusion import Occlusion
+
+    model = random_model(SPEC, (8, 8, 1), seed=2)
+    images = random_images(3, (8, 8, 1), seed=1)
+    target = model.predict(images)
+    copies = [randomized(model, plan, 4) for plan in ([], ["linear1"], ["conv1", "linear1"])]
+    with Occlusion(model, patch=3, stride=2, batch_size=2, max_elements=200) as e:
+        together = e.maps_of_nets([c.net for c in copies], images, target)
+    for c, maps in zip(copies, together):
+        np.testing.assert_allclose(maps, explain(c, images, "occlusion", target=target, patch=3, stride=2),
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_randomization_check_against_copies_explained_one_by_one():
+    import copy
+
+    from seethrough.explain.randomization import spearman_rows
+
+    model = random_model(SPEC, (8, 8, 1), seed=3)
+    images = random_images(3, (8, 8, 1), seed=2)
+    target = model.predict(images)
+    r = randomization_check(model, images, "occlusion", seeds=(0, 1), target=target)
+    trained = explain(model, images, "occlusion", target=target)
+    for si, seed in enumerate((0, 1)):
+        for pi, plan in enumerate((["linear1"], ["conv1", "linear1"])):
+            deep = copy.copy(model)
+            deep.net = copy.deepcopy(model.net)  # the whole network copied, as before layers were shared
+            with torch.random.fork_rng():
+                torch.manual_seed(seed)
+                for name in plan:
+                    deep.net.get_submodule(name).reset_parameters()
+            maps = explain(deep, images, "occlusion", target=target)
+            expect = spearman_rows(np.abs(trained.reshape(3, -1)), np.abs(maps.reshape(3, -1)))
+            np.testing.assert_allclose(r.spearman_abs[si, pi], expect, rtol=1e-6)
+
+
+def test_integrated_gradients_copies_use_each_images_own_steps():
+    from seethrough.explain.randomization import method_maps
+    from seethrough.explain.registry import get_method
+
+    model = random_model(SPEC, (8, 8, 1))
+    images = random_images(3, (8, 8, 1))
+    target = model.predict(images)
+    maps = method_maps(get_method("integrated_gradients"), [model], images, target, {"steps": [4, 16, 4]})[0]
+    for i, steps in enumerate((4, 16, 4)):
+        np.testing.assert_allclose(maps[i], explain(model, images[i:i + 1], "integrated_gradients",
+                                                    target=target[i:i + 1], steps=steps)[0], rtol=1e-6)

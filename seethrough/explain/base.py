@@ -21,8 +21,11 @@ owns three choices every method shares:
 
 Images are processed ``batch_size`` at a time, and methods that run many copies of an
 image (SmoothGrad, integrated gradients, occlusion) split those copies so that one
-forward pass holds at most ``max_elements`` input values: memory stays bounded on large
-images.
+forward pass holds at most ``max_elements`` input values (2^20: a few hundred CIFAR-size
+images, which keeps the activations in the CPU's cache better than larger passes):
+memory stays bounded on large images. On the CPU, image batches go through the network
+in channels-last memory order (:func:`run_net`): oneDNN's convolutions are 2-3x faster
+so, and the values agree to rounding.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from torch import nn
 
 from ..errors import DataError, ModelError
 from ..trained import TrainedModel
@@ -71,6 +76,45 @@ def net_dtype(net) -> torch.dtype:
     return next((p.dtype for p in net.parameters()), torch.float32)
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 4-d CPU batch (N, C, H, W) in channels-last memory order (same shape and values)."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 and x.device.type == "cpu" else x
+
+
+def run_net(net, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` with x in channels-last order on the CPU (:func:`channels_last`)."""
+    return net(channels_last(x))
+
+
+def shared_forward(nets, x: torch.Tensor) -> list[torch.Tensor]:
+    """``[net(x) for net in nets]``, running once each leading layer that several nets share.
+
+    Nets share a layer when their ``nn.Sequential`` holds the same module object at the
+    same place after the same modules before it, as the randomized copies of
+    :func:`~seethrough.explain.randomization.randomized` do below their first random layer.
+    Other nets run one by one.
+    """
+    if not all(isinstance(n, nn.Sequential) and len(n) == len(nets[0]) for n in nets):
+        return [run_net(n, x) for n in nets]
+    outs: list = [None] * len(nets)
+
+    def descend(group: list[int], depth: int, h: torch.Tensor) -> None:
+        if depth == len(nets[0]):
+            for g in group:
+                outs[g] = h
+            return
+        branches: dict[int, list[int]] = {}
+        for g in group:
+            branches.setdefault(id(nets[g][depth]), []).append(g)
+        for k, members in enumerate(branches.values()):
+            module = nets[members[0]][depth]
+            shared_input = k < len(branches) - 1 and getattr(module, "inplace", False)
+            descend(members, depth + 1, module(h.clone() if shared_input else h))
+
+    descend(list(range(len(nets))), 0, channels_last(x))
+    return outs
+
+
 class ConstantMapWarning(UserWarning):
     """A method's map came out constant (e.g. all zero): it shows nothing."""
 
@@ -100,7 +144,7 @@ class Explainer:
     uses_layer = False      # True when the method reads a hidden layer (``layer=``)
 
     def __init__(self, model, *, layer: str | None = None, batch_size: int = 32,
-                 max_elements: int = 2 ** 22, **options):
+                 max_elements: int = 2 ** 20, **options):
         self.model = as_model(model)
         self.net = self.model.net
         self.batch_size = max(1, int(batch_size))
@@ -234,7 +278,7 @@ class Explainer:
         if target is None and self.own_prediction:
             return None
         with torch.no_grad():
-            pred = self.net(x).argmax(1)
+            pred = run_net(self.net, x).argmax(1)
         if target is None:
             return pred
         return torch.tensor([p if t is None else t for p, t in zip(pred.tolist(), target)], device=x.device)
@@ -285,7 +329,7 @@ class Explainer:
         step = self.chunk()
         for i in range(0, len(x), step):
             xi = x[i:i + step].detach().requires_grad_(True)
-            logits = self.net(xi)
+            logits = run_net(self.net, xi)
             score = self.pick(logits, logits.argmax(1) if target is None else target[i:i + step]).sum()
             grads.append(torch.autograd.grad(score, xi)[0])
         return torch.cat(grads)  # (B, C, H, W)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import as_images, as_model, constant_maps, net_dtype
+from .base import as_images, as_model, constant_maps, net_dtype, run_net
 from .randomization import randomization_check
 from .registry import get_method
 from .removal import check_removals, removed_inputs
@@ -69,7 +69,7 @@ def pixel_ranks(maps: np.ndarray, seed: int = 0) -> np.ndarray:
 
 @torch.no_grad()
 def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: int = 0,
-           max_elements: int = 2 ** 22, removal: str = "mean") -> Curves:
+           max_elements: int = 2 ** 20, removal: str = "mean") -> Curves:
     """Deletion and insertion curves of ``maps`` (N, H, W) for uint8 ``images`` (N, H, W, C).
 
     ``target``: class index per image; the predicted class when None. ``removal``: what a
@@ -82,7 +82,7 @@ def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: 
     model.net.eval()
     x = model.prepare(batch).to(net_dtype(model.net))                     # (N, C, H, W)
     if target is None:
-        target = model.net(x).argmax(1)
+        target = run_net(model.net, x).argmax(1)
     target = torch.as_tensor(np.asarray(target), device=x.device).view(-1)
     n, c, h, w = x.shape
     fractions = np.linspace(0, 1, steps + 1)
@@ -95,7 +95,7 @@ def curves(model, images, maps: np.ndarray, target=None, steps: int = 20, seed: 
         top = ri[:, None] < counts.view(1, -1, 1, 1)                      # (B, S+1, H, W) the first pixels
         for removed, out in ((top, dele), (~top, ins)):
             inputs = removed_inputs(model, xi, removed, removal, seed)     # (B, S+1, C, H, W)
-            prob = model.net(inputs.flatten(0, 1)).softmax(1).view(len(xi), steps + 1, -1)
+            prob = run_net(model.net, inputs.flatten(0, 1)).softmax(1).view(len(xi), steps + 1, -1)
             out.append(prob.gather(2, ti.view(-1, 1, 1).expand(-1, steps + 1, 1))[..., 0].cpu().numpy())
     return Curves(fractions, np.concatenate(dele), np.concatenate(ins), removal)
 
@@ -135,7 +135,8 @@ def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=
     ``removals`` ({removal: deletion / insertion mean and std over the images, and the
     random order's}), ``randomization`` (:meth:`Randomization.summary`, None when
     ``randomization`` is None) and, for integrated gradients, ``ig`` (steps and the
-    largest convergence delta relative to |f(x) - f(x0)|). ``random_curves``: see
+    largest convergence delta relative to |f(x) - f(x0)|; the randomized copies explain
+    each image with the steps its trained map needed). ``random_curves``: see
     :func:`removal_scores` (pass one dict to the calls for the same images and targets).
     """
     model = as_model(model)
@@ -158,7 +159,7 @@ def score(model, images, method: str, steps: int = 20, seed: int = 0, *, target=
         rel = [d["relative_delta"] for d in diagnostics]
         row["ig"] = {"steps": [d["steps"] for d in diagnostics], "relative_delta": rel,
                      "max_relative_delta": float(max(rel))}
-        options = {**options, "steps": max(d["steps"] for d in diagnostics)}  # the same steps for random copies
+        options = {**options, "steps": [d["steps"] for d in diagnostics]}  # each image's steps for its random copies
     row["randomization"] = None if randomization is None else randomization_check(
         model, batch, method, mode=randomization, seeds=seeds, target=target, trained_maps=maps,
         **options).summary()

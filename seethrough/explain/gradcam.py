@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import has_conv
-from .base import Explainer
+from .base import Explainer, run_net
 
 
 def gradcam_from(acts: torch.Tensor, grads: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -47,7 +47,7 @@ class GradCAM(Explainer):
     def attribute(self, x, target):
         with self.hooked(self.layer):
             x = x.detach().requires_grad_(True)  # so the layer's output is on the graph in any model
-            logits = self.net(x)
+            logits = run_net(self.net, x)
             score = self.pick(logits, logits.argmax(1) if target is None else target).sum()
             acts = self.activations[self.layer]                 # (B, K, h, w)
             torch.autograd.grad(score, acts)                    # fills self.gradients through the hook

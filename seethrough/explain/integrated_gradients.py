@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ModelError
-from .base import Explainer
+from .base import Explainer, run_net
 
 BASELINES = ("mean", "black")
 
@@ -70,7 +70,7 @@ class IntegratedGradients(Explainer):
     @torch.no_grad()
     def gap(self, x, target) -> torch.Tensor:
         """f(x) - f(x0) per image (B,): what the attributions should sum to."""
-        return self.pick(self.net(x), target) - self.pick(self.net(self.baseline_for(x)), target)
+        return self.pick(run_net(self.net, x), target) - self.pick(run_net(self.net, self.baseline_for(x)), target)
 
     def attribute(self, x, target):
         o = self.options

@@ -16,14 +16,19 @@ The default patch is an eighth of the shorter side and the stride half the patch
 last row and column of patches are moved in so that every pixel is covered (Captum
 stops at the last whole stride, so the two agree when (side - patch) is a multiple of
 the stride).
+
+:meth:`Occlusion.maps_of_nets` explains several variants of the network at once (the
+randomization check's copies): each occluded batch is made once and the layers the
+variants share run once.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..errors import ModelError
-from .base import Explainer
+from .base import Explainer, as_images, net_dtype, shared_forward
 
 
 def positions(size: int, patch: int, stride: int) -> list[int]:
@@ -47,14 +52,34 @@ class Occlusion(Explainer):
             raise ModelError(f"occlusion: patch must be in 1..{min(h, w)} and stride >= 1, got {patch}, {stride}")
         return {"patch": int(patch), "stride": int(stride)}
 
-    @torch.no_grad()
     def attribute(self, x, target):
+        return self.occlusion_maps([self.net], x, target)[0]                # (B, H, W)
+
+    def maps_of_nets(self, nets, images, target) -> list[np.ndarray]:
+        """float32 (N, H, W) maps of ``images`` for each of ``nets`` (variants of this model's
+        network, e.g. randomized copies) and the given ``target`` per image.
+
+        The occluded copies are made once for all nets, and the layers the nets share
+        run once (:func:`~seethrough.explain.base.shared_forward`).
+        """
+        batch, _ = as_images(self.model, images)
+        t = torch.tensor(self.resolve_target(target, len(batch)))
+        x = self.model.prepare(batch).to(net_dtype(self.net))                  # (N, C, H, W)
+        for net in nets:
+            net.eval()
+        step = min(self.batch_size, self.chunk())
+        parts = [self.occlusion_maps(nets, x[i:i + step], t[i:i + step].to(x.device)) for i in range(0, len(x), step)]
+        return [torch.cat(maps).float().cpu().numpy() for maps in zip(*parts)]
+
+    @torch.no_grad()
+    def occlusion_maps(self, nets, x, target) -> list[torch.Tensor]:
+        """Prepared x (B, C, H, W), target (B,) -> one (B, H, W) map per net."""
         b, c, h, w = x.shape
         p, s = self.options["patch"], self.options["stride"]
         boxes = [(i, j) for i in positions(h, p, s) for j in positions(w, p, s)]
         rows = torch.arange(len(x), device=x.device)
-        base = self.net(x).softmax(1)[rows, target]                       # (B,)
-        drop = torch.zeros(b, h, w, device=x.device)
+        base = [out.softmax(1)[rows, target] for out in shared_forward(nets, x)]  # per net (B,)
+        drops = [torch.zeros(b, h, w, device=x.device) for _ in nets]
         count = torch.zeros(h, w, device=x.device)
         for i, j in boxes:
             count[i:i + p, j:j + p] += 1
@@ -64,9 +89,9 @@ class Occlusion(Explainer):
             hidden = x.repeat(len(part), 1, 1, 1)                         # (P*B, C, H, W)
             for n, (i, j) in enumerate(part):
                 hidden[n * b:(n + 1) * b, :, i:i + p, j:j + p] = 0
-            prob = self.net(hidden).softmax(1)[torch.arange(len(hidden), device=x.device),
-                                               target.repeat(len(part))]
-            d = base.repeat(len(part)) - prob                             # (P*B,)
-            for n, (i, j) in enumerate(part):
-                drop[:, i:i + p, j:j + p] += d[n * b:(n + 1) * b, None, None]
-        return drop / count
+            picked = torch.arange(len(hidden), device=x.device), target.repeat(len(part))
+            for drop, before, out in zip(drops, base, shared_forward(nets, hidden)):
+                d = before.repeat(len(part)) - out.softmax(1)[picked]     # (P*B,)
+                for n, (i, j) in enumerate(part):
+                    drop[:, i:i + p, j:j + p] += d[n * b:(n + 1) * b, None, None]
+        return [drop / count for drop in drops]
