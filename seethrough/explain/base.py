@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from torch import nn
 
 from ..errors import DataError, ModelError

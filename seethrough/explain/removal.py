@@ -20,8 +20,9 @@ degree, smaller at the border), the system for the removed pixels r given the ke
 is (I - W_rr) x_r = W_rk x_k with W = D^-1 A. Multiplied by D_rr it is
 (D_rr - A_rr) x_r = A_rk x_k, symmetric positive definite whenever at least one pixel is
 kept (the 8-neighbour grid is connected). :func:`road_inputs` solves every image, step
-and channel of a batch at once by conjugate gradients in torch (float64, Jacobi
-preconditioner D), applying A as a 3x3 convolution and the masks elementwise;
+and channel of a batch at once by conjugate gradients in torch (:func:`road_solve`: float32
+steps refined to a float64 residual, Jacobi plus a coarse-block preconditioner), applying A
+as shifted slices (:func:`neighbour_sum`) and the masks elementwise;
 :func:`road_impute` (one scipy ``spsolve`` per image) is the reference it is tested
 against. With every pixel removed there is nothing to impute from: the pixel becomes the
 mean colour (0) plus the noise.
