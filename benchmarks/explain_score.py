@@ -29,11 +29,13 @@ def main() -> int:
 
     import numpy as np
 
+    from seethrough.allocator import keep_freed_memory
     from seethrough.explain import applicable_methods
     from seethrough.explain.faithfulness import score
     from seethrough.run import load_test_split
     from seethrough.trained import TrainedModel
 
+    keep_freed_memory()   # as the command line does at start (seethrough/allocator.py)
     model = TrainedModel.load(args.run)
     test = load_test_split(model, data_dir=SHARED)
     idx = np.sort(np.random.default_rng(0).choice(len(test), args.images, replace=False))

@@ -1,7 +1,7 @@
 """Your own photos: starting from a trained network, calibrated confidence, unfamiliar images.
 
-    .venv/bin/python benchmarks/transfer.py catvnoncat [--source cifar10] [--side 32] [--rows all|scratch|transfer]
-    .venv/bin/python benchmarks/transfer.py few [--backbone-epochs 6] [--seeds 3]
+    .venv/bin/python benchmarks/transfer.py catvnoncat [--source cifar10] [--side 32] [--rows all|scratch|transfer] [--seeds 5]
+    .venv/bin/python benchmarks/transfer.py few [--backbone-epochs 10] [--seeds 3]
     .venv/bin/python benchmarks/transfer.py calibration [--epochs 10]
     .venv/bin/python benchmarks/transfer.py unfamiliar [--model lenet5] [--epochs 3]
 
@@ -9,8 +9,8 @@ catvnoncat: the 50 test images, from scratch (logistic regression on pixels, sma
 the bundled CIFAR-10 network (--from cifar10): head only, logistic regression on its features,
 fine-tuned. Goal (issue 13): >= 96 % test, trained in <= 60 s on 2 cores.
 
-few: a backbone (fastcifar-s-gap, the bundled network's architecture) trained on
-CIFAR-10's airplane, automobile, bird, cat, deer, dog and horse only; then frog vs ship vs truck
+few: a backbone trained by the bundled network's recipe (`--recipe backbone`: its model and
+settings, --backbone-epochs defaulting to its 10 epochs) on CIFAR-10's airplane, automobile, bird, cat, deer, dog and horse only; then frog vs ship vs truck
 with 5, 20 and 100 training images per class (drawn per seed), scored on all 3,000 official test
 images of those classes: from scratch (smallcnn) against transfer (head only, fine-tuned).
 Goal: transfer ahead at every size, by >= 15 points at 20 per class.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 from _common import SHARED, machine
@@ -89,7 +90,14 @@ def catvnoncat(args):
     best = max(r["accuracy"] for n, r in moved)
     fast = [r for n, r in moved if r["accuracy"] == best and r["seconds"] <= 60]
     print(f"goal >= 96 % in <= 60 s from --from {args.source}: {'met' if best >= 0.96 and fast else 'not met'} "
-          f"(best {best:.2%})")
+          f"with seed 0 (best {best:.2%})")
+    if args.seeds > 1:   # 50 test images: one is 2 points; the last row (fine-tuned: how, opts) with other seeds
+        runs = [rows[-1][1]] + [train_scored(parts, "logreg", TrainConfig(**{**base, "seed": seed}, **opts), **how)
+                                for seed in range(1, args.seeds)]
+        accs = [r["accuracy"] for r in runs]
+        print(f"fine-tuned, seeds 0..{args.seeds - 1}: {', '.join(f'{a:.2%}' for a in accs)}; mean {np.mean(accs):.2%}, "
+              f"train {min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f} s; "
+              f"goal on the mean: {'met' if np.mean(accs) >= 0.96 else 'not met'}")
 
 
 def _subset(data, classes, per_class=None, seed=0):
@@ -112,7 +120,7 @@ def few(args):
 
     from seethrough.data import load_splits
     from seethrough.models.surgery import airbench_init, whiten_first_conv
-    from seethrough.recipes import _AIRBENCH
+    from seethrough.recipes import get_recipe
     from seethrough.train import TrainConfig, fit, new_model
     from seethrough.transfer import transfer
 
@@ -122,13 +130,15 @@ def few(args):
     backbone = os.path.join(args.out, "cifar7-backbone")
     if not os.path.isdir(backbone):
         t0 = time.perf_counter()
-        model = new_model("fastcifar-s-gap", src_train, seed=0)
+        recipe = get_recipe("cifar10", "backbone")
+        epochs = args.backbone_epochs or recipe.config.epochs
+        model = new_model(recipe.model, src_train, seed=0)
         airbench_init(model)
         whiten_first_conv(model, src_train.images)
-        fit(model, src_train, TrainConfig(**_AIRBENCH, epochs=args.backbone_epochs, device="cpu", seed=0))
+        fit(model, src_train, replace(recipe.config, epochs=epochs, device="cpu", seed=0))
         model.save(backbone)
         own = _subset(parts["test"], CIFAR_SOURCE)
-        print(f"backbone: {len(src_train)} images of 7 classes, {args.backbone_epochs} epochs, "
+        print(f"backbone: {recipe.model}, {len(src_train)} images of 7 classes, {epochs} epochs, "
               f"{time.perf_counter() - t0:.0f} s, test accuracy on those 7 classes "
               f"{(model.predict(own.images) == own.labels).mean():.2%}", flush=True)
     print(f"target: {', '.join(test.class_names)}; {len(test)} test images")
@@ -199,9 +209,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--side", type=int, default=None, help="catvnoncat: resize the images to this side first")
     ap.add_argument("--rows", choices=("all", "scratch", "transfer"), default="all", help="catvnoncat: which rows")
-    ap.add_argument("--backbone-epochs", type=int, default=6)
+    ap.add_argument("--backbone-epochs", type=int, default=None, help="few: default the backbone recipe's")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 100])
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=3, help="few: seeds per size; catvnoncat: fine-tuned again with each")
     ap.add_argument("--out", default="benchmark-runs", help="few: where the 7-class backbone is kept")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--threads", type=int, default=os.cpu_count())

@@ -18,7 +18,7 @@ _EXPORTS = {
     "ImageDataset": ".data", "list_datasets": ".data", "load_dataset": ".data", "load_splits": ".data",
     "SeethroughError": ".errors", "TrainConfig": ".config",
     "create_spec": ".models", "list_models": ".models",
-    "TrainedModel": ".trained", "ImageClassifier": ".estimator",
+    "TrainedModel": ".trained", "ImageClassifier": ".estimator", "keep_freed_memory": ".allocator",
 }
 
 

@@ -42,7 +42,7 @@ from .trained import Preprocess, TrainedModel
 WEIGHTS = Path(__file__).parent / "weights"
 BUNDLED = {"cifar10": WEIGHTS / "cifar10"}   # --from NAME -> the folder holding model.json and model.safetensors
 # SHA-256 of each bundled model.safetensors, checked when it is loaded (tests/test_bundled.py too)
-BUNDLED_SHA256 = {"cifar10": "5fe5383b978d8b0ee85ca4e502b1011897f9237214b214957230cf8dc9bac137"}
+BUNDLED_SHA256 = {"cifar10": "cde5381fcb119d44c7da986985e58a34d61a8ce1201ac361515b8f3079db405a"}
 BODY_LR_SCALE = 0.1  # the default learning-rate factor of copied layers when they are not frozen
 
 INPUT_RULE = ("channels: gray repeated to RGB, RGB to gray by luminance; size: the image's own when the body "

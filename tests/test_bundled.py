@@ -22,7 +22,7 @@ def test_bundled_file_is_the_recorded_one_and_small():
 
 def test_bundled_loads_and_takes_any_input_size():
     model = load_source("cifar10")
-    assert model.meta["model"] == "fastcifar-s-gap" and len(model.class_names) == 10
+    assert model.meta["model"] == "fastcifar-gap" and len(model.class_names) == 10
     assert [l.kind for l in model.spec][-2:] == ["gap", "linear"]
     images = np.random.default_rng(0).integers(0, 255, (2, 64, 48, 3), dtype=np.uint8)
     from seethrough.transfer import transfer

@@ -130,11 +130,13 @@ def test_road_conjugate_gradients_agree_with_the_sparse_direct_solve(shape):
     ranks = torch.as_tensor(pixel_ranks(np.random.default_rng(4).random((2, h, w))))
     ranked = ranks[:, None] < torch.tensor([1, h * w // 3, h * w - 1]).view(1, -1, 1, 1)
     for removed in (masks, ranked, ~ranked):
-        fast = road_inputs(model, x, removed, seed=7)
+        fast = road_inputs(model, x, removed, seed=7, tol=1e-10)
         exact = road_inputs_spsolve(model, x, removed, seed=7)
         np.testing.assert_allclose(fast.numpy(), exact.numpy(), rtol=0, atol=1e-8)
         kept = ~removed[:, :, None].expand_as(fast)
         assert torch.equal(fast[kept], x[:, None].expand_as(fast)[kept])  # kept pixels stay exactly
+        default = road_inputs(model, x, removed, seed=7)                    # ROAD_TOL: one float32 round
+        np.testing.assert_allclose(default.numpy(), exact.numpy(), rtol=0, atol=2e-4)
 
 
 def test_road_noise_is_drawn_image_by_image_and_step_by_step():

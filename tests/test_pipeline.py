@@ -179,7 +179,7 @@ def test_files_follow_the_umask(tmp_path):
 # ---------------------------------------------------------------------- layers import one way
 # Lower layers first; a module may import from its own layer or any layer before it.
 LAYERS = [
-    {"__version__", "errors", "_io", "config", "htmlparts"},
+    {"__version__", "errors", "_io", "config", "htmlparts", "allocator"},
     {"data", "viz", "run", "calibrate", "unfamiliar"},
     {"models", "devices", "fused"},
     {"trained"},

@@ -35,9 +35,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
+    from ..allocator import keep_freed_memory
     from ..errors import SeethroughError
 
     warnings.showwarning = _show_warning
+    keep_freed_memory()  # fewer page faults in CPU passes (allocator.py)
     try:
         cli.main(args=argv, prog_name="seethrough", standalone_mode=False)
     except SeethroughError as exc:
