@@ -87,6 +87,9 @@ def test_gradcam_without_conv_and_unreadable_image(runs, tmp_path, capsys):
     bad.write_text("hello")
     code, _, err = run_cli(["explain", runs / "cnn", bad], capsys)
     assert code == 2 and "notes.png: not a readable image" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(["explain", runs / "cnn", bad, runs / "digit1.png", "--out", tmp_path], capsys)
+    assert code == 0 and "skipped" in err and "notes.png" in err      # named, skipped; the others explained
+    assert (tmp_path / "digit1-gradcam.png").is_file() and not (tmp_path / "notes-gradcam.png").exists()
 
 
 def test_snapshots_hold_every_epoch(runs):

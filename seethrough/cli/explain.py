@@ -61,6 +61,7 @@ def explain(run, images, method, layer, target, out, score, removal, steps, devi
     from ..errors import ModelError
     import warnings
 
+    from ..data.images import load_images
     from ..explain import get_method
     from ..explain.base import ConstantMapWarning
     from ..trained import TrainedModel
@@ -71,7 +72,7 @@ def explain(run, images, method, layer, target, out, score, removal, steps, devi
     methods = _methods(model, method)
     if layer is not None and not any(get_method(m).uses_layer for m in methods):
         raise ModelError(f"--layer applies to gradcam only, not to {', '.join(methods)}")
-    batch = np.stack([model.to_input(p) for p in images])  # (N, H, W, C); bad files: one-line DataError
+    batch, images, _ = load_images(images, model.input_shape)  # (N, H, W, C); an unreadable file: a warning
     pred = model.predict(batch)
     out = Path(out) if out else RunFolder(run).explain
     names = _out_names(images, methods, out)
