@@ -65,6 +65,10 @@ class TrainConfig:
     body_lr_scale: float | None = option(None, "Learning rate of every layer but the last linear x this, for a "
                                                "network started --from another (default then 0.1; else 1).",
                                          engines=("torch",), topic="per-layer learning rates")
+    head_epochs: int | None = option(None, "For a network started --from another (not --freeze): first train "
+                                           "only its new last layer for this many epochs, at 10x the learning "
+                                           "rate, then every layer for --epochs (default then 5; else 0).",
+                                     engines=("torch",), topic="per-layer learning rates")
     seed: int = option(0, "Seed of the weights, the shuffling and the splits (same seed, same metrics on the CPU).")
     device: str = option("auto", "cpu, cuda (or cuda:N) or auto.")
     precision: str = option("fp32", "bf16: mixed precision; auto: bf16 where the CPU or GPU does it natively.",
@@ -86,6 +90,7 @@ class TrainConfig:
         _need(self, "val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)")
         _need(self, "patience", self.patience is None or self.patience >= 1, "at least 1")
         _need(self, "shift", self.shift is None or self.shift >= 0, "0 or more pixels")
+        _need(self, "head_epochs", self.head_epochs is None or self.head_epochs >= 0, "0 or more")
         for name in ("bias_lr_scale", "head_lr_scale") + (("body_lr_scale",) if self.body_lr_scale is not None else ()):
             _need(self, name, math.isfinite(getattr(self, name)) and getattr(self, name) > 0, "positive and finite")
         return self

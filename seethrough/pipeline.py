@@ -150,6 +150,14 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
             from .explain.snapshots import Snapshots
 
             on_epoch = Snapshots(folder.path, test.images[0], label=test.class_names[test.labels[0]])
+        if config.head_epochs and not resuming:  # a --from run: its new last layer alone first (transfer.warm_head)
+            from .transfer import warm_head
+
+            if rank() == 0:
+                options.log(f"the new last layer alone for {config.head_epochs} epochs, then every layer "
+                            f"for {config.epochs}")
+            warm_head(net_model, splits["train"], config, config.head_epochs, progress=options.progress,
+                      stop=options.stop)
         history = fit(net_model, splits["train"], config, run_dir=options.run_dir, resume=resuming,
                       progress=options.progress, on_epoch=on_epoch, on_metrics=options.on_metrics,
                       stop=options.stop)
@@ -178,10 +186,10 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
 def _start_from(splits, config: TrainConfig, options: RunOptions):
     """(model, splits, config) for a run that starts from another network's layers: the new model,
     the splits matched to its input (:mod:`seethrough.transfer`), and the copied layers' learning-rate
-    scale (0.1 unless given or frozen)."""
+    scale (0.1 unless given or frozen) and the epochs of its new last layer alone (5 unless given or frozen)."""
     from dataclasses import replace
 
-    from .transfer import BODY_LR_SCALE, start_from
+    from .transfer import BODY_LR_SCALE, HEAD_EPOCHS, start_from
 
     if options.freeze and not options.init_from:
         raise SeethroughError("--freeze keeps the layers copied by --from; give --from SOURCE too")
@@ -193,6 +201,8 @@ def _start_from(splits, config: TrainConfig, options: RunOptions):
     model.meta.update(options.meta)
     if options.init_from and not options.freeze and config.body_lr_scale is None:
         config = replace(config, body_lr_scale=BODY_LR_SCALE)
+    if options.init_from and not options.freeze and config.head_epochs is None:
+        config = replace(config, head_epochs=HEAD_EPOCHS)
     return model, splits, config
 
 

@@ -44,6 +44,8 @@ BUNDLED = {"cifar10": WEIGHTS / "cifar10"}   # --from NAME -> the folder holding
 # SHA-256 of each bundled model.safetensors, checked when it is loaded (tests/test_bundled.py too)
 BUNDLED_SHA256 = {"cifar10": "cde5381fcb119d44c7da986985e58a34d61a8ce1201ac361515b8f3079db405a"}
 BODY_LR_SCALE = 0.1  # the default learning-rate factor of copied layers when they are not frozen
+HEAD_EPOCHS = 5      # the default epochs of the new last layer alone before the whole network trains
+HEAD_LR_SCALE = 10.0  # ... at this times the learning rate
 
 INPUT_RULE = ("channels: gray repeated to RGB, RGB to gray by luminance; size: the image's own when the body "
               "ends in global average pooling, else the source's input size (shorter side scaled, centre crop)")
@@ -309,3 +311,29 @@ if __name__ == "__main__":  # python -m seethrough.transfer RUN [DATA_DIR]: bund
     _run, _data_dir = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
     _folder = bundle(_run, load_splits("cifar10", data_dir=_data_dir)["test"])
     print(f"{_folder}: sha256 {weights_sha256('cifar10')}")
+
+
+def warm_head(model: TrainedModel, data: ImageDataset, config, epochs: int, **fit_options) -> list[dict]:
+    """Train only ``model``'s last linear layer for ``epochs`` epochs, then leave every layer trainable
+    as before (linear probing, then fine-tuning: Kumar et al., ICLR 2022, arXiv:2202.10054).
+
+    A new last layer starts at random; trained together with the copied layers from the first
+    step, its large early gradients also move them. Trained alone first (at ``HEAD_LR_SCALE``
+    times ``config.lr``: nothing else moves), it starts the whole-network phase near a good
+    fit. Nothing is written; returns the warm-up's history.
+    """
+    from dataclasses import replace
+
+    from .train import fit
+
+    head = model.spec[-1].name
+    trainable = {name: p.requires_grad for name, p in model.net.named_parameters()}
+    for name, p in model.net.named_parameters():
+        p.requires_grad_(trainable[name] and name.split(".")[0] == head)
+    try:
+        cfg = replace(config, epochs=epochs, lr=config.lr * HEAD_LR_SCALE, body_lr_scale=None, head_epochs=0,
+                      patience=None)
+        return fit(model, data, cfg, **fit_options)
+    finally:
+        for name, p in model.net.named_parameters():
+            p.requires_grad_(trainable[name])

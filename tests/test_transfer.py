@@ -75,6 +75,39 @@ def test_freeze_trains_only_the_head(tmp_path):
     assert not torch.equal(after["linear1.weight"], before["linear1.weight"])
 
 
+def test_warm_head_trains_only_the_new_layer_then_leaves_all_trainable(tmp_path):
+    from seethrough.transfer import warm_head
+
+    model = transfer(_source(tmp_path, GAP_NET), _gray(classes=2))
+    data = match_input(_gray(classes=2), model.input_shape)
+    trainable = {k: p.requires_grad for k, p in model.net.named_parameters()}
+    before = {k: v.clone() for k, v in model.net.state_dict().items()}
+    history = warm_head(model, data, TrainConfig(epochs=9, lr=0.005, device="cpu", val_fraction=0), 2)
+    after = model.net.state_dict()
+    assert len(history) == 2                                        # its own epochs, not config.epochs
+    assert torch.equal(after["conv1.weight"], before["conv1.weight"])
+    assert not torch.equal(after["linear1.weight"], before["linear1.weight"])
+    assert {k: p.requires_grad for k, p in model.net.named_parameters()} == trainable
+
+
+def test_a_from_run_warms_its_head_unless_frozen_or_told(tmp_path):
+    from seethrough.pipeline import RunOptions, train_run
+
+    src = _source(tmp_path, GAP_NET)
+    splits = {"train": _gray(classes=2)}
+    notes = []
+    cfg = TrainConfig(epochs=1, device="cpu", val_fraction=0)
+    r = train_run(splits, "logreg", cfg, RunOptions(init_from=src, log=notes.append))
+    assert r.model.meta["train"]["head_epochs"] == 5 and any("new last layer alone for 5" in n for n in notes)
+    r = train_run(splits, "logreg", cfg, RunOptions(init_from=src, freeze=True))
+    assert not r.model.meta["train"]["head_epochs"]
+    r = train_run(splits, "logreg", TrainConfig(epochs=1, device="cpu", val_fraction=0, head_epochs=0),
+                  RunOptions(init_from=src))
+    assert r.model.meta["train"]["head_epochs"] == 0
+    with pytest.raises(SeethroughError, match="head_epochs"):
+        TrainConfig(head_epochs=-1).check()
+
+
 def test_body_lr_scale_slows_every_layer_but_the_head(tmp_path):
     model = transfer(_source(tmp_path, GAP_NET), _gray())
     groups = param_groups(model.net, TrainConfig(body_lr_scale=0.1))
