@@ -121,6 +121,9 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
     config = (config or TrainConfig()).check()
     options = options or RunOptions()
     check_engine(config, options.engine, options.resume)
+    if config.head_epochs and not options.resume and (not options.init_from or options.freeze):
+        raise SeethroughError("--head-epochs trains the new last layer of a --from run alone before the rest; "
+                              "expected --from SOURCE without --freeze")
     if options.init_from or options.features or options.freeze:
         model, splits, config = _start_from(splits, config, options)
     folder = RunFolder(options.run_dir) if options.run_dir is not None else None

@@ -106,6 +106,9 @@ def test_a_from_run_warms_its_head_unless_frozen_or_told(tmp_path):
     assert r.model.meta["train"]["head_epochs"] == 0
     with pytest.raises(SeethroughError, match="head_epochs"):
         TrainConfig(head_epochs=-1).check()
+    for options in (RunOptions(), RunOptions(init_from=src, freeze=True)):   # nothing to warm up
+        with pytest.raises(SeethroughError, match="expected --from SOURCE without --freeze"):
+            train_run(splits, "logreg", TrainConfig(epochs=1, device="cpu", head_epochs=2), options)
 
 
 def test_body_lr_scale_slows_every_layer_but_the_head(tmp_path):
