@@ -99,6 +99,7 @@ def test_a_from_run_warms_its_head_unless_frozen_or_told(tmp_path):
     cfg = TrainConfig(epochs=1, device="cpu", val_fraction=0)
     r = train_run(splits, "logreg", cfg, RunOptions(init_from=src, log=notes.append))
     assert r.model.meta["train"]["head_epochs"] == 5 and any("new last layer alone for 5" in n for n in notes)
+    assert r.history[-1]["lr"] == pytest.approx(cfg.lr)     # the given rate, not the body's tenth of it
     r = train_run(splits, "logreg", cfg, RunOptions(init_from=src, freeze=True))
     assert not r.model.meta["train"]["head_epochs"]
     r = train_run(splits, "logreg", TrainConfig(epochs=1, device="cpu", val_fraction=0, head_epochs=0),

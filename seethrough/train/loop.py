@@ -257,7 +257,7 @@ def _train_epoch(t: _Training, epoch: int, bar: _Progress, stop=None) -> dict:
     if ranks.active:  # distributed: totals over all ranks
         loss_sum, correct, seen = ranks.all_sum(loss_sum, correct, seen)
     row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-           "lr": t.opt.param_groups[0]["lr"]}
+           "lr": cfg.lr * t.lr_factors[(epoch + 1) * t.steps - 1]}  # the schedule's, before per-layer scales
     if t.xv is not None:
         row["val_loss"], row["val_acc"] = ranks.evaluate(evaluate_tensors, t.model, t.xv, t.yv)  # split over ranks
     row["seconds"] = time.perf_counter() - t0
