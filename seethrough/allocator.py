@@ -12,15 +12,15 @@ images with 64 steps faulted in about 160,000 pages (640 MB) per call, a quarter
 :data:`MMAP_THRESHOLD` come from the heap, and up to :data:`TRIM_THRESHOLD` of free heap
 stays with the process for the next pass. The price is that the process keeps about its
 peak memory instead of returning it; preloading jemalloc or tcmalloc, as PyTorch's CPU
-performance guide suggests, has the same effect. The command line calls it at start; in
-Python it is one call. Where the C library is not glibc (macOS, Windows, musl) it does
+performance guide suggests, has the same effect. The command line calls it at the start of
+every command but ``serve``, a long-running server that gives memory back instead
+(:mod:`seethrough.web.budget`); in Python it is one call. Where the C library is not glibc (macOS, Windows, musl) it does
 nothing and returns False.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3   # glibc's malloc.h
@@ -31,6 +31,17 @@ TOP_PAD = 64 << 20           # grow the heap 64 MB at a time
 _done = False
 
 
+def glibc(name: str):
+    """The C library function ``name`` of this process (e.g. ``mallopt``), or None where the
+    C library is not glibc (macOS, Windows, musl) and has no such function."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)   # the running process's own C library
+    except (OSError, AttributeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Set glibc's malloc to reuse freed blocks instead of mapping new ones (once per process).
 
@@ -39,12 +50,8 @@ def keep_freed_memory() -> bool:
     global _done
     if _done:
         return True
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = glibc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _done = all(mallopt(param, value) == 1 for param, value in (

@@ -159,8 +159,7 @@ def train_run(splits: dict[str, ImageDataset], model, config: TrainConfig | None
             if rank() == 0:
                 options.log(f"the new last layer alone for {config.head_epochs} epochs, then every layer "
                             f"for {config.epochs}")
-            warm_head(net_model, splits["train"], config, config.head_epochs, progress=options.progress,
-                      stop=options.stop)
+            warm_head(net_model, splits["train"], config, progress=options.progress, stop=options.stop)
         history = fit(net_model, splits["train"], config, run_dir=options.run_dir, resume=resuming,
                       progress=options.progress, on_epoch=on_epoch, on_metrics=options.on_metrics,
                       stop=options.stop)
@@ -202,10 +201,11 @@ def _start_from(splits, config: TrainConfig, options: RunOptions):
     model, splits = start_from(options.init_from, options.features, freeze=options.freeze, splits=splits,
                                seed=config.seed)
     model.meta.update(options.meta)
-    if options.init_from and not options.freeze and config.body_lr_scale is None:
-        config = replace(config, body_lr_scale=BODY_LR_SCALE)
-    if options.init_from and not options.freeze and config.head_epochs is None:
-        config = replace(config, head_epochs=HEAD_EPOCHS)
+    if options.init_from and not options.freeze:   # the defaults of a network whose copied layers train
+        if config.body_lr_scale is None:
+            config = replace(config, body_lr_scale=BODY_LR_SCALE)
+        if config.head_epochs is None:
+            config = replace(config, head_epochs=HEAD_EPOCHS)
     return model, splits, config
 
 

@@ -303,18 +303,9 @@ def bundle(run_dir, test: ImageDataset, name: str = "cifar10", out=None, n_check
     return folder
 
 
-if __name__ == "__main__":  # python -m seethrough.transfer RUN [DATA_DIR]: bundle a CIFAR-10 run as "cifar10"
-    import sys
 
-    from .data import load_splits
-
-    _run, _data_dir = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
-    _folder = bundle(_run, load_splits("cifar10", data_dir=_data_dir)["test"])
-    print(f"{_folder}: sha256 {weights_sha256('cifar10')}")
-
-
-def warm_head(model: TrainedModel, data: ImageDataset, config, epochs: int, **fit_options) -> list[dict]:
-    """Train only ``model``'s last linear layer for ``epochs`` epochs, then leave every layer trainable
+def warm_head(model: TrainedModel, data: ImageDataset, config, **fit_options) -> list[dict]:
+    """Train only ``model``'s last linear layer for ``config.head_epochs`` epochs, then leave every layer trainable
     as before (linear probing, then fine-tuning: Kumar et al., ICLR 2022, arXiv:2202.10054).
 
     A new last layer starts at random; trained together with the copied layers from the first
@@ -331,9 +322,20 @@ def warm_head(model: TrainedModel, data: ImageDataset, config, epochs: int, **fi
     for name, p in model.net.named_parameters():
         p.requires_grad_(trainable[name] and name.split(".")[0] == head)
     try:
-        cfg = replace(config, epochs=epochs, lr=config.lr * HEAD_LR_SCALE, body_lr_scale=None, head_epochs=0,
+        cfg = replace(config, epochs=config.head_epochs, lr=config.lr * HEAD_LR_SCALE, body_lr_scale=None, head_epochs=0,
                       patience=None)
         return fit(model, data, cfg, **fit_options)
     finally:
         for name, p in model.net.named_parameters():
             p.requires_grad_(trainable[name])
+
+
+if __name__ == "__main__":  # python -m seethrough.transfer RUN [DATA_DIR]: bundle a CIFAR-10 run as "cifar10"
+    import sys
+
+    from .data import load_splits
+
+    _run, _data_dir = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else None)
+    _folder = bundle(_run, load_splits("cifar10", data_dir=_data_dir)["test"])
+    print(f"{_folder}: sha256 {weights_sha256('cifar10')}")
+

@@ -37,3 +37,13 @@ def test_freed_blocks_are_reused_without_page_faults():
     given_back = faults_of_later_passes("default")   # glibc returns the blocks; the next pass faults them in
     kept = faults_of_later_passes("keep")
     assert given_back >= 100 and kept < given_back / 10
+
+
+def test_every_command_but_serve_keeps_freed_memory(monkeypatch, capsys):
+    from seethrough.cli import main
+
+    calls = []
+    monkeypatch.setattr("seethrough.allocator.keep_freed_memory", lambda: calls.append(1) or True)
+    assert main(["models"]) == 0 and calls == [1]
+    assert main(["serve", "--help"]) == 0 and calls == [1]   # the server gives memory back instead
+    capsys.readouterr()

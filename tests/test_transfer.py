@@ -82,7 +82,7 @@ def test_warm_head_trains_only_the_new_layer_then_leaves_all_trainable(tmp_path)
     data = match_input(_gray(classes=2), model.input_shape)
     trainable = {k: p.requires_grad for k, p in model.net.named_parameters()}
     before = {k: v.clone() for k, v in model.net.state_dict().items()}
-    history = warm_head(model, data, TrainConfig(epochs=9, lr=0.005, device="cpu", val_fraction=0), 2)
+    history = warm_head(model, data, TrainConfig(epochs=9, lr=0.005, device="cpu", val_fraction=0, head_epochs=2))
     after = model.net.state_dict()
     assert len(history) == 2                                        # its own epochs, not config.epochs
     assert torch.equal(after["conv1.weight"], before["conv1.weight"])

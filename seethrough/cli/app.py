@@ -23,6 +23,10 @@ def cli(ctx):
     """seethrough: train image classifiers and see why they decide."""
     if ctx.invoked_subcommand is None:  # bare `seethrough`: the help, and success
         click.echo(ctx.get_help())
+    elif ctx.invoked_subcommand != "serve":  # serve gives memory back instead (web/budget.py)
+        from ..allocator import keep_freed_memory
+
+        keep_freed_memory()  # fewer page faults in CPU passes (allocator.py)
 
 
 def examples(*lines: str) -> str:
@@ -35,11 +39,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def main(argv=None) -> int:
-    from ..allocator import keep_freed_memory
     from ..errors import SeethroughError
 
     warnings.showwarning = _show_warning
-    keep_freed_memory()  # fewer page faults in CPU passes (allocator.py)
     try:
         cli.main(args=argv, prog_name="seethrough", standalone_mode=False)
     except SeethroughError as exc:

@@ -14,13 +14,12 @@ allocator holds free is handed back to the system (:func:`release_free_memory`).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 import time
 from collections import deque
 from contextlib import contextmanager
 
+from ..allocator import M_MMAP_THRESHOLD, glibc
 from .uploads import UploadError
 
 MiB = 2**20
@@ -71,16 +70,8 @@ class MemoryBudget:
                 release_free_memory()
 
 
-def _glibc(name: str):
-    try:
-        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
-    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
-        return None
-
-
-_TRIM = _glibc("malloc_trim")
-_MALLOPT = _glibc("mallopt")
-M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_TRIM = glibc("malloc_trim")   # None where there is no glibc: nothing to do
+_MALLOPT = glibc("mallopt")
 
 
 def map_large_blocks(threshold: int = 2**20) -> bool:
