@@ -26,6 +26,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 AUGMENTS = ("none", "shift", "flip", "shift+flip", "shift+flip+cutout")
 SCHEDULES = ("none", "cosine", "step", "onecycle", "triangle")
 PRECISIONS = ("fp32", "bf16", "auto")
+CLASS_WEIGHTS = ("none", "balanced")
 ENGINES = ("torch", "numpy")
 
 
@@ -52,6 +53,9 @@ class TrainConfig:
     augment: str = option("none", "Batched augmentation; flips alternate: each image is mirrored "
                                   "in every other epoch.", choices=AUGMENTS, engines=("torch",))
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy, in [0, 1).", engines=("torch",))
+    class_weight: str = option("none", "balanced: weigh each image's loss by N / (classes x images of its class), "
+                                       "so that every class counts the same however few its images.",
+                               choices=CLASS_WEIGHTS, engines=("torch",))
     shift: int | None = option(None, "Pixels --augment shift moves images by (default: an eighth of the side).",
                                engines=("torch",))
     lookahead: bool = option(False, "Every 5 steps restart the weights from a slow average of them (Lookahead).",

@@ -90,8 +90,8 @@ def test_the_four_lists_of_options_agree():
         assert f"    {name} : " in st.ImageClassifier.__doc__
     # the NumPy engine refuses exactly the fields marked torch-only
     torch_only = {f.name for f in fields(TrainConfig) if "numpy" not in f.metadata["engines"]}
-    changed = {"patience": 3, "augment": "flip", "label_smoothing": 0.1, "shift": 2, "lookahead": True,
-               "bias_lr_scale": 2.0, "head_lr_scale": 0.5, "body_lr_scale": 0.1, "head_epochs": 2}
+    changed = {"patience": 3, "augment": "flip", "label_smoothing": 0.1, "class_weight": "balanced", "shift": 2,
+               "lookahead": True, "bias_lr_scale": 2.0, "head_lr_scale": 0.5, "body_lr_scale": 0.1, "head_epochs": 2}
     assert set(changed) == torch_only
     refused = unsupported(TrainConfig(**changed), "numpy")
     assert [r.split()[0] for r in refused] == [flag(n) for n in names if n in torch_only]

@@ -228,6 +228,41 @@ def test_head_lr_scale_trains_as_logits_scaled_by_a_ninth():
     torch.testing.assert_close(b[0].weight, a[0].weight)
 
 
+def test_balanced_weights_are_scikit_learns():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from seethrough.train.loop import balanced_weights
+
+    labels = np.array([0] * 7 + [1] * 2 + [3] * 5)
+    w = balanced_weights(labels, 4).numpy()
+    np.testing.assert_allclose(w[[0, 1, 3]], compute_class_weight("balanced", classes=np.array([0, 1, 3]), y=labels)
+                               * 3 / 4, rtol=1e-6)   # scikit-learn divides by the 3 classes present, we by all 4
+    assert w[2] == 0                                   # a class without images weighs nothing
+
+
+def test_balanced_class_weight_trains_as_the_rare_images_repeated(tiny_images):
+    """Classes of 30, 15 and 10 images weighted 1 : 2 : 3 give the same full-batch gradients as
+    30 images of each, the rarer ones repeated."""
+    import copy
+
+    keep = np.flatnonzero((tiny_images.labels == 0) | ((tiny_images.labels == 1) & (np.arange(90) < 45))
+                          | ((tiny_images.labels == 2) & (np.arange(90) < 30)))
+    few = tiny_images.subset(keep)
+    assert np.bincount(few.labels).tolist() == [30, 15, 10]
+    repeat = np.concatenate([np.flatnonzero(few.labels == 0)] + [np.flatnonzero(few.labels == 1)] * 2
+                            + [np.flatnonzero(few.labels == 2)] * 3)
+    many = few.subset(repeat)
+    model = new_model("logreg", few, seed=0)
+    twin, plain = copy.deepcopy(model), copy.deepcopy(model)
+    cfg = dict(epochs=3, batch_size=1000, optimizer="sgd", lr=0.05, val_fraction=0.0, device="cpu")
+    fit(model, few, TrainConfig(**cfg, class_weight="balanced"))
+    fit(twin, many, TrainConfig(**cfg))
+    for a, b in zip(model.net.parameters(), twin.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    fit(plain, few, TrainConfig(**cfg))                # unweighted, the same images: another model
+    assert not torch.allclose(next(plain.net.parameters()), next(model.net.parameters()), atol=1e-4)
+
+
 def test_lookahead_averages_every_fifth_step():
     from seethrough.train.lookahead import Lookahead
 

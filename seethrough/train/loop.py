@@ -145,6 +145,7 @@ class _Training:
     rng: torch.Generator          # the shuffling and augmentation generator
     x: torch.Tensor               # (N, C, H, W) uint8 training images on the device
     y: torch.Tensor               # (N,) labels
+    class_weight: torch.Tensor | None  # (K,) --class-weight balanced: each class's loss weight (None: all 1)
     xv: torch.Tensor | None       # validation images and labels
     yv: torch.Tensor | None
     steps: int                    # optimizer steps per epoch
@@ -188,6 +189,8 @@ def _set_up(model, data, val, cfg: TrainConfig, ranks: Ranks, run_dir, resume: b
         model=model, cfg=cfg, ranks=ranks, net=net, train_net=net, fmt=fmt,
         precision=resolve_precision(cfg.precision, device), opt=opt, rng=rng,
         x=x, y=torch.from_numpy(data.labels).to(device),
+        class_weight=balanced_weights(data.labels, len(model.class_names)).to(device)
+        if cfg.class_weight == "balanced" else None,
         xv=to_nchw(val.images).to(device) if val is not None else None,
         yv=torch.from_numpy(val.labels).to(device) if val is not None else None,
         steps=steps, lr_factors=[lr_factor(cfg.schedule, s, total) for s in range(total)],
@@ -210,6 +213,26 @@ def _restore(t: _Training) -> None:
     info, t.best_state = load_checkpoint(t.folder.path, t.net, t.opt, t.rng, t.lookahead)
     t.history, t.best_loss, t.bad_epochs = info["history"], info["best_loss"], info["bad_epochs"]
     t.start = t.cfg.epochs if info.get("stopped") else info["epoch"] + 1
+
+
+def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """(K,) loss weights N / (K * N_c) (scikit-learn's class_weight="balanced"): every class's images
+    weigh as much in all as any other's; a class without images gets 0."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)  # (K,)
+    w = np.divide(len(labels), n_classes * counts, out=np.zeros(n_classes), where=counts > 0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def _loss(t: _Training, out: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
+    """The batch's mean cross-entropy (each image's x its class weight with --class-weight balanced);
+    distributed, this rank's share of it (DDP averages the ranks' gradients)."""
+    cfg, ranks = t.cfg, t.ranks
+    if t.class_weight is None and not ranks.active:
+        return F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+    each = F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing, reduction="none")  # (B,)
+    if t.class_weight is not None:
+        each = each * t.class_weight[y]
+    return each.sum() * (ranks.world / batch) if ranks.active else each.mean()
 
 
 def _train_epoch(t: _Training, epoch: int, bar: _Progress, stop=None) -> dict:
@@ -237,11 +260,7 @@ def _train_epoch(t: _Training, epoch: int, bar: _Progress, stop=None) -> dict:
             xb, idx = ranks.part(xb), ranks.part(idx)
         with autocast(t.precision, device):  # bf16: convs and linear layers in bfloat16
             out = t.train_net(xb.contiguous(memory_format=t.fmt)).float()
-        if ranks.active:  # distributed: this rank's share of the batch's mean loss; DDP averages the ranks
-            loss = F.cross_entropy(out, t.y[idx], label_smoothing=cfg.label_smoothing,
-                                   reduction="sum") * (ranks.world / batch)
-        else:
-            loss = F.cross_entropy(out, t.y[idx], label_smoothing=cfg.label_smoothing)
+        loss = _loss(t, out, t.y[idx], batch)
         t.opt.zero_grad(set_to_none=True)
         loss.backward()
         t.opt.step()
