@@ -96,7 +96,9 @@ def catvnoncat(args):
                                 for seed in range(1, args.seeds)]
         accs = [r["accuracy"] for r in runs]
         print(f"fine-tuned, seeds 0..{args.seeds - 1}: {', '.join(f'{a:.2%}' for a in accs)}; mean {np.mean(accs):.2%}, "
-              f"train {min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f} s; "
+              f"train {min(r['seconds'] for r in runs):.1f}-{max(r['seconds'] for r in runs):.1f} s; test ECE "
+              f"{np.mean([r['ece_before'] for r in runs]):.3f} -> {np.mean([r['ece_after'] for r in runs]):.3f} "
+              f"(mean); "
               f"goal on the mean: {'met' if np.mean(accs) >= 0.96 else 'not met'}")
 
 

@@ -3,9 +3,7 @@
 A network's softmax is often more confident than it is right. Temperature scaling (Guo et al.,
 "On Calibration of Modern Neural Networks", ICML 2017) divides the logits by one number
 ``T > 0`` fitted on held-out (validation) images to minimise their negative log-likelihood;
-``T > 1`` softens over-confident probabilities. The predicted class never changes. When every
-validation image is right the NLL has no minimum (it keeps falling as T -> 0); T is then chosen so
-that the mean confidence is Laplace's rule-of-succession estimate of the accuracy, (n + 1) / (n + 2).
+``T > 1`` softens over-confident probabilities. The predicted class never changes.
 
 The expected calibration error (ECE) puts each image's top probability ("confidence") into one
 of ``n_bins`` equal-width bins on (0, 1] and averages, weighted by the bin's share of images,
@@ -23,7 +21,7 @@ Everything here is NumPy and SciPy on arrays; drawing the reliability diagram is
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq, minimize_scalar
+from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from .errors import SeethroughError
@@ -55,20 +53,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds=(0.01, 100.0)
     res = minimize_scalar(lambda t: nll(logits, labels, np.exp(t)), bounds=(lo, hi), method="bounded",
                           options={"xatol": 1e-5})
     return float(np.exp(res.x))
-
-
-def temperature_for_confidence(logits: np.ndarray, target: float, bounds=(0.01, 100.0)) -> float:
-    """The temperature at which the mean top-class probability of ``logits`` (N, K) is ``target``.
-
-    Each row's top probability falls as T grows (from 1 towards 1/K), so their mean crosses
-    ``target`` once; a root search on log T finds it (the nearer bound when it is out of reach).
-    """
-    logits = np.asarray(logits, np.float64)
-    gap = lambda t: scaled_softmax(logits, np.exp(t)).max(1).mean() - target  # falls as t grows
-    lo, hi = np.log(bounds[0]), np.log(bounds[1])
-    if gap(lo) <= 0 or gap(hi) >= 0:
-        return float(bounds[0] if gap(lo) <= 0 else bounds[1])
-    return float(np.exp(brentq(gap, lo, hi, xtol=1e-6)))
 
 
 def reliability(proba: np.ndarray, labels: np.ndarray, n_bins: int = N_BINS) -> dict:
@@ -117,18 +101,14 @@ def calibrate_model(model, val) -> dict:
     from .unfamiliar import fit_threshold
 
     z = model.logits(val.images)                                 # (N, K)
-    n = len(val)
-    if (z.argmax(1) == val.labels).all():
-        # No validation errors: the NLL falls all the way to T -> 0 (ever sharper) and cannot choose.
-        # Laplace's rule of succession puts the accuracy after n right out of n at (n + 1) / (n + 2);
-        # T makes the mean confidence that (21 of 21 right: 95.7 %, not the ~100 % a raw softmax says).
-        rule, t = "succession", temperature_for_confidence(z, (n + 1) / (n + 2))
-    else:
-        rule, t = "nll", fit_temperature(z, val.labels)
-    facts = {"temperature": t, "rule": rule, "split": "validation", "n": int(n), "n_bins": N_BINS,
+    # with no validation errors the NLL falls all the way to T -> 0 (ever sharper): nothing to fit, keep 1
+    degenerate = bool((z.argmax(1) == val.labels).all())
+    t = 1.0 if degenerate else fit_temperature(z, val.labels)
+    facts = {"temperature": t, "split": "validation", "n": int(len(val)), "n_bins": N_BINS,
              "ece_before": expected_calibration_error(scaled_softmax(z), val.labels),
              "ece_after": expected_calibration_error(scaled_softmax(z, t), val.labels),
-             "nll_before": nll(z, val.labels), "nll_after": nll(z, val.labels, t)}
+             "nll_before": nll(z, val.labels), "nll_after": nll(z, val.labels, t),
+             "fitted": not degenerate}
     model.meta["calibration"] = facts
     model.meta["unfamiliar"] = fit_threshold(z, t)
     return facts

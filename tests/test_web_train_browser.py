@@ -172,6 +172,11 @@ def test_build_a_data_set_train_cancel_reload_and_look_inside(tmp_path):
             for name in ("model.json", "model.safetensors", "metrics.jsonl", "evaluation.json", "confusion.png"):
                 assert (run_dir / name).is_file(), name
 
+            # the reloaded page still knows the training as its own and, at its end, opened its run
+            expect(page.locator("#model-select")).to_have_value(run_dir.name)
+            assert "t2" in page.evaluate("sessionStorage.getItem('seethrough.mine')")
+            assert page.evaluate("sessionStorage.getItem('seethrough.awaiting')") == "[]"   # its end was shown
+
             # look inside: a test image of its held-out part, the prediction and an explanation
             second.locator("button.open-run").click()
             expect(page.locator("#model-select")).to_have_value(run_dir.name)

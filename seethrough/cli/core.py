@@ -160,10 +160,10 @@ def train(data, model_name, recipe, normalize, out, name, resume, data_dir, size
 
 def _print_calibration(ev) -> None:
     if ev.temperature != 1.0:
-        console.print(f"calibration: temperature {ev.temperature:.3f} (from the validation split); test ECE "
+        console.print(f"calibration: temperature {ev.temperature:.3f} (fitted on the validation split); test ECE "
                       f"{ev.ece_uncalibrated:.4f} before, {ev.ece:.4f} after", soft_wrap=True)
     else:
-        console.print(f"calibration: temperature 1 (none fitted: no validation split); "
+        console.print(f"calibration: temperature 1 (none fitted: no validation split, or no error in it to fit); "
                       f"test ECE {ev.ece:.4f}", soft_wrap=True)
     if ev.unfamiliar is not None:
         console.print(f"unfamiliar: {int(ev.unfamiliar.sum())} of {len(ev.unfamiliar)} test images marked "

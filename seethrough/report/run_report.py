@@ -241,12 +241,8 @@ def calibration_section(model: TrainedModel, ev: Evaluation) -> str:
     notes = []
     if cal:
         panels.append((f"temperature {cal['temperature']:.2f}", reliability(ev.proba, ev.y_true)))
-        how = (f"All {cal['n']} validation images were right, so their NLL could not choose a temperature "
-               f"(it falls as T -> 0); T = {cal['temperature']:.3f} makes their mean confidence "
-               f"{(cal['n'] + 1) / (cal['n'] + 2):.1%}, Laplace's rule-of-succession estimate of the accuracy"
-               if cal.get("rule") == "succession" else
-               f"The temperature {cal['temperature']:.3f} was fitted on the {cal['n']} validation images")
-        notes.append(f"{how} (their ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after); on the "
+        notes.append(f"The temperature {cal['temperature']:.3f} was fitted on the {cal['n']} validation images "
+                     f"(their ECE {cal['ece_before']:.3f} before, {cal['ece_after']:.3f} after); on the "
                      f"{len(ev.y_true)} test images the ECE (15 bins) is {ev.ece_uncalibrated:.3f} before and "
                      f"{ev.ece:.3f} after. predict, serve and the web page use the calibrated probabilities.")
     else:

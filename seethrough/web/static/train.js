@@ -2,7 +2,12 @@
 // Uses app.js's helpers ($, el, api, guarded, loadModels). No build step, no inline code: CSP-safe.
 "use strict";
 
-const train = { workspace: null, jobs: [], seen: new Set(), mine: new Set(), camera: null };
+// Trainings this tab started (mine) and those of them whose finish it has not yet shown (awaiting)
+// outlive a reload in sessionStorage, so a reloaded page still opens its training's run when it ends.
+const kept = (key) => new Set(JSON.parse(sessionStorage.getItem(key) || "[]"));
+const keep = (key, set) => sessionStorage.setItem(key, JSON.stringify([...set]));
+const train = { workspace: null, jobs: [], seen: new Set(), mine: kept("seethrough.mine"),
+  awaiting: kept("seethrough.awaiting"), camera: null };
 const BATCH_FILES = 40;  // images per upload request; requests also stay under the byte limit
 
 // ---------------------------------------------------------------- the data set
@@ -177,6 +182,9 @@ function holdToRecord(button, name) {
 async function startTraining(fields) {
   const job = await api("/api/trainings", { method: "POST", body: form(fields) });
   train.mine.add(job.id);
+  train.awaiting.add(job.id);
+  keep("seethrough.mine", train.mine);
+  keep("seethrough.awaiting", train.awaiting);
   mergeJobs([job]);
 }
 
@@ -198,7 +206,9 @@ function listenToTrainings() {
     for (const j of list) if (j.status !== "queued" && j.status !== "running") train.seen.add(j.id);
     if (finished.length) {
       const fresh = finished[finished.length - 1];
-      const select = train.mine.has(fresh.id) && fresh.runs.length ? fresh.runs[fresh.runs.length - 1] : null;
+      const select = train.awaiting.has(fresh.id) && fresh.runs.length ? fresh.runs[fresh.runs.length - 1] : null;
+      for (const j of list) if (j.status !== "queued" && j.status !== "running") train.awaiting.delete(j.id);
+      keep("seethrough.awaiting", train.awaiting);
       guarded(async () => { await loadModels(select); await loadWorkspace(); });
     }
   });
