@@ -53,9 +53,10 @@ class TrainConfig:
     augment: str = option("none", "Batched augmentation; flips alternate: each image is mirrored "
                                   "in every other epoch.", choices=AUGMENTS, engines=("torch",))
     label_smoothing: float = option(0.0, "Label smoothing of the cross-entropy, in [0, 1).", engines=("torch",))
-    class_weight: str = option("none", "balanced: weigh each image's loss by N / (classes x images of its class), "
-                                       "so that every class counts the same however few its images.",
-                               choices=CLASS_WEIGHTS, engines=("torch",))
+    class_weight: str | dict = option("none", "balanced: weigh each image's loss by N / (classes x images of its "
+                                              "class), so that every class counts the same however few its "
+                                              "images (in Python also a {class: weight} dict).",
+                                      choices=CLASS_WEIGHTS, engines=("torch",))
     shift: int | None = option(None, "Pixels --augment shift moves images by (default: an eighth of the side).",
                                engines=("torch",))
     lookahead: bool = option(False, "Every 5 steps restart the weights from a slow average of them (Lookahead).",
@@ -82,7 +83,10 @@ class TrainConfig:
         """This config, or SeethroughError naming the first option with a value it cannot take."""
         for f in fields(self):
             choices = f.metadata["choices"]
-            if choices and getattr(self, f.name) not in choices:
+            if f.name == "class_weight" and isinstance(self.class_weight, dict):  # {class: weight}, from Python
+                _need(self, f.name, all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0
+                                        for w in self.class_weight.values()), "weights 0 or more")
+            elif choices and getattr(self, f.name) not in choices:
                 raise SeethroughError(f"{label(f.name)} must be one of {', '.join(choices)}, "
                                       f"got {getattr(self, f.name)!r}")
         for name in ("epochs", "batch_size"):

@@ -135,11 +135,20 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         labels = self._encoder.transform(y)
         data = ImageDataset(images, labels, [str(c) for c in self.classes_], "estimator")
         config = TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)})
+        if isinstance(config.class_weight, dict):  # keyed by y's labels: by their index among classes_
+            config.class_weight = {self._class_index(k): w for k, w in config.class_weight.items()}
         result = train_run({"train": data}, self.model, config,
                            RunOptions(run_dir=self.run_dir, progress=self.verbose, init_from=self.init_from,
                                       freeze=self.freeze, log=print if self.verbose else (lambda text: None)))
         self.model_, self.history_ = result.model, result.history
         return self
+
+    def _class_index(self, label) -> int:
+        where = np.flatnonzero(self.classes_ == label)
+        if len(where) != 1:
+            raise DataError(f"class_weight names {label!r}, which is not a label in y; expected one of: "
+                            f"{', '.join(map(str, self.classes_))}")
+        return int(where[0])
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "model_")

@@ -13,13 +13,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import seethrough as st
 from seethrough import ImageClassifier
+from seethrough.errors import DataError
 
 
-# class_weight takes "none" or "balanced" (as --class-weight does), not scikit-learn's {class: weight} dict
-KNOWN = {"check_class_weight_classifiers": "class_weight is 'none' or 'balanced', not a dict"}
-
-
-@parametrize_with_checks([ImageClassifier(epochs=5)], expected_failed_checks=lambda est: KNOWN)
+@parametrize_with_checks([ImageClassifier(epochs=5)])
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -38,6 +35,18 @@ def test_string_labels_and_clone(tiny_images):
     assert set(clf.predict(tiny_images.images)) <= set(names)
     copy = clone(clf)
     assert copy.get_params() == clf.get_params() and not hasattr(copy, "model_")
+
+
+def test_class_weight_dict_is_keyed_by_ys_labels(tiny_images):
+    names = np.array(tiny_images.class_names)[tiny_images.labels]    # "top", "middle", "bottom"
+    clf = ImageClassifier(model="logreg", epochs=3, class_weight={"bottom": 100.0, "top": 0.01, "middle": 0.01})
+    clf.fit(tiny_images.images, names)
+    assert clf.model_.meta["train"]["class_weight"] == {0: 100.0, 2: 0.01, 1: 0.01}  # by index of classes_
+    plain = ImageClassifier(model="logreg", epochs=3).fit(tiny_images.images, names)
+    bottom = list(clf.classes_).index("bottom")
+    assert clf.predict_proba(tiny_images.images)[:, bottom].mean() > plain.predict_proba(tiny_images.images)[:, bottom].mean() + 0.03
+    with pytest.raises(DataError, match="'left', which is not a label in y"):
+        ImageClassifier(model="logreg", epochs=1, class_weight={"left": 2.0}).fit(tiny_images.images, names)
 
 
 def test_logreg_agrees_with_scikit_learn_on_digits():

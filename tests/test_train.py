@@ -240,6 +240,19 @@ def test_balanced_weights_are_scikit_learns():
     assert w[2] == 0                                   # a class without images weighs nothing
 
 
+def test_class_weights_from_a_dict_by_index_or_name():
+    from seethrough.train.loop import class_weights
+
+    names = ["top", "middle", "bottom"]
+    labels = np.array([0, 0, 1, 2])
+    assert class_weights("none", labels, names, "cpu") is None
+    assert class_weights({"bottom": 3.0, 0: 0.5}, labels, names, "cpu").tolist() == [0.5, 1.0, 3.0]
+    with pytest.raises(SeethroughError, match="'left'.*one of: top, middle, bottom"):
+        class_weights({"left": 2.0}, labels, names, "cpu")
+    with pytest.raises(SeethroughError, match="class_weight must be weights 0 or more"):
+        TrainConfig(class_weight={0: -1.0}).check()
+
+
 def test_balanced_class_weight_trains_as_the_rare_images_repeated(tiny_images):
     """Classes of 30, 15 and 10 images weighted 1 : 2 : 3 give the same full-batch gradients as
     30 images of each, the rarer ones repeated."""

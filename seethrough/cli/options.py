@@ -17,7 +17,7 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _click_type(annotation: str):
-    return _TYPES[annotation.replace(" | None", "").strip()]
+    return _TYPES[annotation.replace(" | None", "").replace(" | dict", "").strip()]  # a dict: Python only
 
 
 def config_options(func):

@@ -189,8 +189,7 @@ def _set_up(model, data, val, cfg: TrainConfig, ranks: Ranks, run_dir, resume: b
         model=model, cfg=cfg, ranks=ranks, net=net, train_net=net, fmt=fmt,
         precision=resolve_precision(cfg.precision, device), opt=opt, rng=rng,
         x=x, y=torch.from_numpy(data.labels).to(device),
-        class_weight=balanced_weights(data.labels, len(model.class_names)).to(device)
-        if cfg.class_weight == "balanced" else None,
+        class_weight=class_weights(cfg.class_weight, data.labels, model.class_names, device),
         xv=to_nchw(val.images).to(device) if val is not None else None,
         yv=torch.from_numpy(val.labels).to(device) if val is not None else None,
         steps=steps, lr_factors=[lr_factor(cfg.schedule, s, total) for s in range(total)],
@@ -221,6 +220,22 @@ def balanced_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)  # (K,)
     w = np.divide(len(labels), n_classes * counts, out=np.zeros(n_classes), where=counts > 0)
     return torch.tensor(w, dtype=torch.float32)
+
+
+def class_weights(how, labels: np.ndarray, class_names: list[str], device) -> torch.Tensor | None:
+    """(K,) loss weights for ``--class-weight``: None for "none", :func:`balanced_weights` for
+    "balanced", or from a ``{class: weight}`` dict (a class index or name; classes left out weigh 1)."""
+    if isinstance(how, dict):
+        w = torch.ones(len(class_names))
+        for key, weight in how.items():
+            i = key if isinstance(key, int) and 0 <= key < len(class_names) else \
+                class_names.index(key) if key in class_names else None
+            if i is None:
+                raise SeethroughError(f"class_weight names {key!r}, which is not a class here; expected a class "
+                                      f"index 0..{len(class_names) - 1} or one of: {', '.join(class_names)}")
+            w[i] = float(weight)
+        return w.to(device)
+    return balanced_weights(labels, len(class_names)).to(device) if how == "balanced" else None
 
 
 def _loss(t: _Training, out: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
