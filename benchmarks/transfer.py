@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/transfer.py catvnoncat [--source cifar10] [--side 32] [--rows all|scratch|transfer] [--seeds 5]
     .venv/bin/python benchmarks/transfer.py few [--backbone-epochs 10] [--seeds 3]
+    .venv/bin/python benchmarks/transfer.py imbalanced [--counts 100 20 5] [--seeds 3]   # after few
     .venv/bin/python benchmarks/transfer.py calibration [--epochs 10]
     .venv/bin/python benchmarks/transfer.py unfamiliar [--model lenet5] [--epochs 3]
 
@@ -14,6 +15,10 @@ settings, --backbone-epochs defaulting to its 10 epochs) on CIFAR-10's airplane,
 with 5, 20 and 100 training images per class (drawn per seed), scored on all 3,000 official test
 images of those classes: from scratch (smallcnn) against transfer (head only, fine-tuned).
 Goal: transfer ahead at every size, by >= 15 points at 20 per class.
+
+imbalanced: fine-tuned from few's 7-class backbone on frog, ship and truck with 100, 20 and 5
+training images, without and with --class-weight balanced: recall of each class on the 3,000 test
+images.
 
 calibration: ECE (15 bins) on the test split before and after temperature scaling for seed-cnn
 on CIFAR-10 (the keras recipe with 10 % held out to fit the temperature). Goal: at least halved.
@@ -125,14 +130,16 @@ def catvnoncat(args):
 
 
 def _subset(data, classes, per_class=None, seed=0):
-    """``data``'s images of ``classes`` (relabelled 0..), ``per_class`` of each drawn with ``seed``."""
+    """``data``'s images of ``classes`` (relabelled 0..), ``per_class`` of each (one number, or one per
+    class) drawn with ``seed``."""
     from seethrough.data import ImageDataset
 
     rng = np.random.default_rng(seed)
+    counts = per_class if isinstance(per_class, (list, tuple)) else [per_class] * len(classes)
     idx = []
-    for c in classes:
+    for c, k in zip(classes, counts):
         pool = np.flatnonzero(data.labels == c)
-        idx.append(rng.choice(pool, per_class, replace=False) if per_class else pool)
+        idx.append(rng.choice(pool, k, replace=False) if k else pool)
     idx = np.sort(np.concatenate(idx))
     remap = {c: i for i, c in enumerate(classes)}
     return ImageDataset(data.images[idx], np.array([remap[int(y)] for y in data.labels[idx]]),
@@ -189,6 +196,36 @@ def few(args):
               f"{(max(m['head'], m['fine']) - m['scratch']) * 100:+.1f} points |", flush=True)
 
 
+def imbalanced(args):
+    """Fine-tuned from the 7-class backbone of ``few`` on frog, ship and truck with 100, 20 and 5
+    training images: without and with --class-weight balanced, scored on the 3,000 test images
+    (1,000 per class, so accuracy is the mean recall)."""
+    from seethrough.data import load_splits
+    from seethrough.pipeline import RunOptions, train_run
+    from seethrough.train import TrainConfig
+
+    backbone = os.path.join(args.out, "cifar7-backbone")
+    if not os.path.isdir(backbone):
+        raise SystemExit(f"{backbone} is missing: run `benchmarks/transfer.py few` first (it trains it)")
+    parts = load_splits("cifar10", data_dir=SHARED)
+    test = _subset(parts["test"], CIFAR_TARGET)
+    counts = list(args.counts)
+    print(f"target: {', '.join(test.class_names)} with {counts} training images; {len(test)} test images")
+    print("| class weight | test accuracy (= mean recall) | recall " + " | recall ".join(test.class_names) + " |")
+    print("|---|---|" + "---|" * len(counts))
+    for how in ("none", "balanced"):
+        recalls = []
+        for seed in range(args.seeds):
+            train = _subset(parts["train"], CIFAR_TARGET, counts, seed)
+            cfg = TrainConfig(epochs=args.epochs, lr=1e-3, augment="shift+flip", device="cpu", seed=seed,
+                              val_fraction=0.1, precision=args.precision, class_weight=how)
+            model = train_run({"train": train}, "logreg", cfg, RunOptions(init_from=backbone)).model
+            pred = model.predict(test.images)
+            recalls.append([(pred[test.labels == c] == c).mean() for c in range(len(counts))])
+        r = np.mean(recalls, axis=0)
+        print(f"| {how} | {r.mean():.2%} | " + " | ".join(f"{x:.2%}" for x in r) + " |", flush=True)
+
+
 def calibration(args):
     from seethrough.data import load_splits
     from seethrough.recipes import get_recipe
@@ -227,7 +264,7 @@ def unfamiliar(args):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("catvnoncat", "few", "calibration", "unfamiliar"))
+    ap.add_argument("part", choices=("catvnoncat", "few", "imbalanced", "calibration", "unfamiliar"))
     ap.add_argument("--source", default="cifar10", help="catvnoncat: the network to start from")
     ap.add_argument("--model", default="lenet5", help="unfamiliar: the MNIST model")
     ap.add_argument("--epochs", type=int, default=None)
@@ -235,16 +272,18 @@ def main() -> None:
     ap.add_argument("--rows", choices=("all", "scratch", "transfer"), default="all", help="catvnoncat: which rows")
     ap.add_argument("--backbone-epochs", type=int, default=None, help="few: default the backbone recipe's")
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 20, 100])
+    ap.add_argument("--counts", type=int, nargs=3, default=[100, 20, 5], help="imbalanced: frog, ship, truck images")
     ap.add_argument("--seeds", type=int, default=3, help="few: seeds per size; catvnoncat: fine-tuned again with each")
     ap.add_argument("--out", default="benchmark-runs", help="few: where the 7-class backbone is kept")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     args = ap.parse_args()
     if args.epochs is None:
-        args.epochs = {"catvnoncat": 20, "calibration": 10, "unfamiliar": 3}.get(args.part, 10)
+        args.epochs = {"catvnoncat": 20, "imbalanced": 30, "calibration": 10, "unfamiliar": 3}.get(args.part, 10)
     info, _ = machine(args.threads)
     print(info, "(the CPU is shared with other jobs: timings are upper bounds)", flush=True)
-    {"catvnoncat": catvnoncat, "few": few, "calibration": calibration, "unfamiliar": unfamiliar}[args.part](args)
+    {"catvnoncat": catvnoncat, "few": few, "imbalanced": imbalanced, "calibration": calibration,
+     "unfamiliar": unfamiliar}[args.part](args)
 
 
 if __name__ == "__main__":
