@@ -145,7 +145,7 @@ class _Training:
     rng: torch.Generator          # the shuffling and augmentation generator
     x: torch.Tensor               # (N, C, H, W) uint8 training images on the device
     y: torch.Tensor               # (N,) labels
-    class_weight: torch.Tensor | None  # (K,) --class-weight balanced: each class's loss weight (None: all 1)
+    class_weight: torch.Tensor | None  # (K,) --class-weight: each class's loss weight (None: all 1)
     xv: torch.Tensor | None       # validation images and labels
     yv: torch.Tensor | None
     steps: int                    # optimizer steps per epoch
@@ -239,7 +239,7 @@ def class_weights(how, labels: np.ndarray, class_names: list[str], device) -> to
 
 
 def _loss(t: _Training, out: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
-    """The batch's mean cross-entropy (each image's x its class weight with --class-weight balanced);
+    """The batch's mean cross-entropy (each image's x its class weight with --class-weight);
     distributed, this rank's share of it (DDP averages the ranks' gradients)."""
     cfg, ranks = t.cfg, t.ranks
     if t.class_weight is None and not ranks.active:
