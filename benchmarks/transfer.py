@@ -55,22 +55,21 @@ def train_scored(splits, model, cfg, **options):
             "model": r.model, "evaluation": ev}
 
 
-def bootstrap(stat, ev, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of ``stat(proba, labels)`` over the test images drawn again with replacement:
-    how far the figure could move on another 50 images like these."""
+def bootstrap(stat, n: int, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of ``stat(idx)`` over ``n`` test images drawn again with replacement (``idx``):
+    how far the figure could move on another ``n`` images like these."""
     rng = np.random.default_rng(seed)
-    n = len(ev.y_true)
-    values = [stat(ev, idx) for idx in (rng.integers(0, n, n) for _ in range(draws))]
+    values = [stat(rng.integers(0, n, n)) for _ in range(draws)]
     return tuple(np.percentile(values, [2.5, 97.5]))
 
 
 def _intervals(ev) -> dict:
     from seethrough.calibrate import expected_calibration_error as ece
 
-    raw = ev.proba if ev.proba_uncalibrated is None else ev.proba_uncalibrated
-    return {"accuracy": bootstrap(lambda e, i: (e.proba[i].argmax(1) == e.y_true[i]).mean(), ev),
-            "ece_before": bootstrap(lambda e, i: ece(raw[i], e.y_true[i]), ev),
-            "ece_after": bootstrap(lambda e, i: ece(e.proba[i], e.y_true[i]), ev)}
+    y, raw = ev.y_true, ev.proba if ev.proba_uncalibrated is None else ev.proba_uncalibrated
+    return {"accuracy": bootstrap(lambda i: (ev.proba[i].argmax(1) == y[i]).mean(), len(y)),
+            "ece_before": bootstrap(lambda i: ece(raw[i], y[i]), len(y)),
+            "ece_after": bootstrap(lambda i: ece(ev.proba[i], y[i]), len(y))}
 
 
 def _row(name, r, command=""):
@@ -197,9 +196,11 @@ def few(args):
 
 
 def imbalanced(args):
-    """Fine-tuned from the 7-class backbone of ``few`` on frog, ship and truck with 100, 20 and 5
+    """Fine-tuned from the 7-class backbone of ``few`` on frog, ship and truck with ``--counts``
     training images: without and with --class-weight balanced, scored on the 3,000 test images
     (1,000 per class, so accuracy is the mean recall)."""
+    from sklearn.metrics import recall_score
+
     from seethrough.data import load_splits
     from seethrough.pipeline import RunOptions, train_run
     from seethrough.train import TrainConfig
@@ -220,8 +221,7 @@ def imbalanced(args):
             cfg = TrainConfig(epochs=args.epochs, lr=1e-3, augment="shift+flip", device="cpu", seed=seed,
                               val_fraction=0.1, precision=args.precision, class_weight=how)
             model = train_run({"train": train}, "logreg", cfg, RunOptions(init_from=backbone)).model
-            pred = model.predict(test.images)
-            recalls.append([(pred[test.labels == c] == c).mean() for c in range(len(counts))])
+            recalls.append(recall_score(test.labels, model.predict(test.images), average=None))
         r = np.mean(recalls, axis=0)
         print(f"| {how} | {r.mean():.2%} | " + " | ".join(f"{x:.2%}" for x in r) + " |", flush=True)
 
